@@ -1,0 +1,1 @@
+"""morl_jax: multi-objective reinforcement learning of language models in JAX."""

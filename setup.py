@@ -1,0 +1,37 @@
+"""morl_jax: multi-objective reinforcement learning of language models in JAX."""
+
+import setuptools
+
+setuptools.setup(
+    name="morl_jax",
+    version="0.1.0",
+    description="Multi-objective RL (GRPO family, adaptive reward weighting) for language models in JAX.",
+    packages=setuptools.find_packages(include=["morl_jax", "morl_jax.*"]),
+    python_requires=">=3.11",
+    install_requires=[
+        "jax>=0.10.2",
+        "flax>=0.12.8",
+        "optax>=0.2.8",
+        "orbax-checkpoint>=0.12.8",
+        "chex>=0.1.92",
+        "tensorflow-datasets>=4.9.10",
+        "array_record>=0.8.6",
+        "importlib_resources>=7.1.0",
+        "ml-collections>=1.1.0",
+        "numpy>=2.0",
+        "moocore>=0.3.2",
+        "math-verify>=0.9.0",
+        "safetensors>=0.8.0",
+        "tokenizers>=0.23.3",
+        "matplotlib>=3.9",
+        "tensorboardX>=2.6",
+        "absl-py>=2.1",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pytest-xdist>=3.6", "hypothesis>=6.100"],
+        # torch must stay pinned: an unpinned torch pulls a multi-GB CUDA build.
+        "parity": ["torch==2.13.0", "transformers==5.23.0", "safetensors>=0.8.0"],
+        "notebooks": ["nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
+    },
+)
