@@ -1,0 +1,147 @@
+"""Transformer building blocks in flax.nnx: RMSNorm, rotary embeddings, GQA attention with a KV cache, SwiGLU MLP.
+
+Every parameter is an `nnx.Param` carrying `logical_axes` metadata (`embed`, `heads`, `kv`, `head_dim`, `mlp`,
+`vocab`, `norm`), which `morl_jax.parallel` maps to mesh axes. Numerics follow transformers: norms in float32,
+attention scores and softmax in float32, RoPE with the "rotate half" layout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from morl_jax.models.config import ModelConfig
+
+
+def normal_param(rngs: nnx.Rngs, shape: tuple[int, ...], axes: tuple[str, ...], std: float, dtype: Any) -> nnx.Param:
+    """A parameter drawn from N(0, std^2) (the Hugging Face init) with logical axis names."""
+    return nnx.Param((std * jax.random.normal(rngs.params(), shape, jnp.float32)).astype(dtype), logical_axes=axes)
+
+
+def zeros_param(shape: tuple[int, ...], axes: tuple[str, ...], dtype: Any) -> nnx.Param:
+    return nnx.Param(jnp.zeros(shape, dtype), logical_axes=axes)
+
+
+class RMSNorm(nnx.Module):
+    """y = scale * x / sqrt(mean(x^2) + eps), normalised in float32 like transformers' RMSNorm."""
+
+    def __init__(self, dim: int, eps: float, *, dtype: Any, param_dtype: Any, axes: tuple[str, ...] = ("norm",)):
+        self.scale = nnx.Param(jnp.ones((dim,), param_dtype), logical_axes=axes)
+        self.eps = eps
+        self.dtype = dtype
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x32 = x.astype(jnp.float32)
+        normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
+        return self.scale[...].astype(self.dtype) * normed.astype(self.dtype)
+
+
+def rope_tables(positions: jax.Array, config: ModelConfig) -> tuple[jax.Array, jax.Array]:
+    """cos, sin tables [B, T, head_dim] (float32) for integer positions [B, T]."""
+    inv_freq = jnp.asarray(config.rope_inv_freq())
+    freqs = positions.astype(jnp.float32)[..., None] * inv_freq
+    angles = jnp.concatenate([freqs, freqs], axis=-1)
+    return jnp.cos(angles), jnp.sin(angles)
+
+
+def apply_rope(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
+    """Rotate x [B, T, heads, head_dim] by the position tables (transformers' rotate-half convention)."""
+    half = x.shape[-1] // 2
+    rotated = jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+    cos = cos[:, :, None, :].astype(x.dtype)
+    sin = sin[:, :, None, :].astype(x.dtype)
+    return x * cos + rotated * sin
+
+
+class Attention(nnx.Module):
+    """Grouped-query self-attention. Weights are stored per head: q [D, H, hd], k/v [D, KV, hd], o [H, hd, D]."""
+
+    def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
+        c, std, pd = config, config.initializer_range, config.param_dtype
+        d, h, kv, hd = c.hidden_size, c.num_heads, c.num_kv_heads, c.head_dim
+        self.config = config
+        self.q = normal_param(rngs, (d, h, hd), ("embed", "heads", "head_dim"), std, pd)
+        self.k = normal_param(rngs, (d, kv, hd), ("embed", "kv", "head_dim"), std, pd)
+        self.v = normal_param(rngs, (d, kv, hd), ("embed", "kv", "head_dim"), std, pd)
+        self.o = normal_param(rngs, (h, hd, d), ("heads", "head_dim", "embed"), std, pd)
+        if c.qkv_bias:
+            self.q_bias = zeros_param((h, hd), ("heads", "head_dim"), pd)
+            self.k_bias = zeros_param((kv, hd), ("kv", "head_dim"), pd)
+            self.v_bias = zeros_param((kv, hd), ("kv", "head_dim"), pd)
+        if c.o_bias:
+            self.o_bias = zeros_param((d,), ("embed",), pd)
+        if c.qk_norm:
+            self.q_norm = RMSNorm(hd, c.rms_norm_eps, dtype=c.dtype, param_dtype=pd, axes=("head_dim",))
+            self.k_norm = RMSNorm(hd, c.rms_norm_eps, dtype=c.dtype, param_dtype=pd, axes=("head_dim",))
+
+    def _project(self, x: jax.Array, name: str) -> jax.Array:
+        dtype = self.config.dtype
+        y = jnp.einsum("btd,dhk->bthk", x, getattr(self, name)[...].astype(dtype))
+        if self.config.qkv_bias:
+            y = y + getattr(self, f"{name}_bias")[...].astype(dtype)
+        return y
+
+    def __call__(self, x: jax.Array, cos: jax.Array, sin: jax.Array, mask: jax.Array,
+                 cache: tuple[jax.Array, jax.Array] | None, index: jax.Array | int
+                 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
+        """x [B, T, D]; mask [B, T, S] (True = may attend); cache (k, v) [B, KV, S, hd] written at slot `index`.
+
+        The cache keeps heads before slots so the score and value contractions need no per-step transpose.
+        """
+        c = self.config
+        b, t = x.shape[:2]
+        q, k, v = self._project(x, "q"), self._project(x, "k"), self._project(x, "v")
+        if c.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # [B, KV, T, hd]
+        if cache is not None:
+            k = jax.lax.dynamic_update_slice_in_dim(cache[0], k.astype(cache[0].dtype), index, axis=2)
+            v = jax.lax.dynamic_update_slice_in_dim(cache[1], v.astype(cache[1].dtype), index, axis=2)
+            cache = (k, v)
+        q = q.reshape(b, t, c.num_kv_heads, c.num_groups, c.head_dim).transpose(0, 2, 3, 1, 4)  # [B, KV, G, T, hd]
+        scores = jnp.einsum("bkgth,bksh->bkgts", q, k.astype(c.dtype), preferred_element_type=jnp.float32)
+        scores = scores * (c.head_dim ** -0.5)
+        scores = jnp.where(mask[:, None, None], scores, jnp.finfo(jnp.float32).min)
+        probs = jax.nn.softmax(scores, axis=-1).astype(c.dtype)
+        out = jnp.einsum("bkgts,bksh->bkgth", probs, v.astype(c.dtype))
+        out = out.transpose(0, 3, 1, 2, 4).reshape(b, t, c.num_heads, c.head_dim)
+        y = jnp.einsum("bthk,hkd->btd", out, self.o[...].astype(c.dtype))
+        if c.o_bias:
+            y = y + self.o_bias[...].astype(c.dtype)
+        return y, cache
+
+
+class MLP(nnx.Module):
+    """SwiGLU: down(silu(x @ gate) * (x @ up))."""
+
+    def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
+        d, f, std, pd = config.hidden_size, config.intermediate_size, config.initializer_range, config.param_dtype
+        self.dtype = config.dtype
+        self.gate = normal_param(rngs, (d, f), ("embed", "mlp"), std, pd)
+        self.up = normal_param(rngs, (d, f), ("embed", "mlp"), std, pd)
+        self.down = normal_param(rngs, (f, d), ("mlp", "embed"), std, pd)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        dt = self.dtype
+        hidden = jax.nn.silu(x @ self.gate[...].astype(dt)) * (x @ self.up[...].astype(dt))
+        return hidden @ self.down[...].astype(dt)
+
+
+class Block(nnx.Module):
+    """Pre-norm decoder layer: x + attn(norm(x)), then + mlp(norm(x))."""
+
+    def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
+        kw = dict(dtype=config.dtype, param_dtype=config.param_dtype)
+        self.input_norm = RMSNorm(config.hidden_size, config.rms_norm_eps, **kw)
+        self.attn = Attention(config, rngs=rngs)
+        self.post_attn_norm = RMSNorm(config.hidden_size, config.rms_norm_eps, **kw)
+        self.mlp = MLP(config, rngs=rngs)
+
+    def __call__(self, x, cos, sin, mask, cache, index):
+        attn_out, cache = self.attn(self.input_norm(x), cos, sin, mask, cache, index)
+        x = x + attn_out
+        return x + self.mlp(self.post_attn_norm(x)), cache
