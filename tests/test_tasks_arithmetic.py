@@ -210,3 +210,12 @@ def test_bad_options():
         get_task("arithmetic").split("dev")
     with pytest.raises(ValueError, match="found only .* distinct 'validation' problems"):
         generate_split("validation", 1000, seed=0, difficulties=(1,))
+
+
+def test_empty_train_split_cannot_feed_sft():
+    task = get_task("arithmetic", train_size=0, validation_size=1, test_size=1)
+    assert task.sft_examples(0, seed=0) == []
+    with pytest.raises(ValueError, match="non-empty train split"):
+        task.sft_examples(3, seed=0)
+    with pytest.raises(ValueError, match="sizes must be >= 0"):
+        get_task("arithmetic", test_size=-1)

@@ -1,17 +1,19 @@
-"""The answer and step markers shared by the accuracy and clarity rewards and the diagnostics.
+r"""The answer and step markers shared by the accuracy and clarity rewards and the diagnostics.
 
-Exact rules (ASCII, case-insensitive; completions have no newlines, so "line starts" of the
-paper's rule become "sentence starts"):
+Exact rules (flags re.IGNORECASE | re.ASCII; completions have no newlines, so the "line starts"
+of the paper's rule become "sentence starts"):
 
-* Answer marker: ``ANSWER_MARKER_RE = \\banswer\\s*:``. The graded answer is the integer right after
-  the LAST marker: ``\\s*(-?\\d+)(?!\\d|\\.\\d)`` (so ``answer: 9.5`` is not 9).
-  A marker has a non-empty value if ``ANSWER_VALUE_RE = \\banswer\\s*:\\s*[^\\s.,;:!?]`` matches.
-* Step marker (enumerator), ``ENUMERATOR_RE``: either ``step\\s*N`` anywhere (N = 1-2 digits), or,
-  at the start of the text or after a sentence end ``[.;!?]`` plus optional spaces, one of
-  ``N.`` / ``N)`` / ``a)``..``j)`` / a bullet ``-`` or ``*``, followed by whitespace or the end.
-  So in ``1. 7+5=12. 2. 12-3=9.`` only ``1.`` and ``2.`` count: ``12.`` follows ``=``, and the
-  subtraction ``12-3`` is neither at a sentence start nor followed by a space.
-* Ordinal words, ``ORDINAL_RE``: first ... tenth, next, then (whole words).
+* Answer marker ``ANSWER_MARKER_RE``: ``\banswer\s*:``. The graded answer is the integer right
+  after the LAST marker: ``\s*(-?\d+)(?!\d|\.\d)`` (so ``answer: 9.5`` is not 9).
+  A marker has a non-empty value if ``ANSWER_VALUE_RE`` = ``\banswer\s*:\s*[^\s.,;:!?]`` matches.
+* Step marker ``ENUMERATOR_RE``:
+  ``(?:^|[.;!?])\s*(?=(?:\d{1,2}[.)]|[a-j]\)|[-*])(?:\s|$))|\bstep\s*\d{1,2}\b``
+  i.e. ``step N`` anywhere, or, at the start of the text or after a sentence end ``[.;!?]`` and
+  optional spaces, ``N.`` / ``N)`` / ``a)``..``j)`` / a bullet ``-`` or ``*`` followed by whitespace
+  or the end. In ``1. 7+5=12. 2. 12-3=9.`` only ``1.`` and ``2.`` count: ``12.`` follows ``=``,
+  and the subtraction ``12-3`` is neither at a sentence start nor followed by a space.
+* Ordinal words ``ORDINAL_RE``: ``\b(?:first|second|...|tenth|next|then)\b``.
+* Clarity: a non-empty answer AND (>= 2 step markers OR >= 2 ordinal words), as in the paper.
 """
 
 from __future__ import annotations

@@ -62,6 +62,8 @@ class ArithmeticTask(Task):
         self.seed = int(seed)
         self.sizes = {"train": int(train_size), "validation": int(validation_size),
                       "test": int(test_size)}
+        if min(self.sizes.values()) < 0:
+            raise ValueError(f"split sizes must be >= 0, got {self.sizes}")
         self.difficulties = tuple(int(d) for d in difficulties)
         self.max_completion_len = int(max_completion_len)
         if self.max_completion_len <= 0:
@@ -88,8 +90,9 @@ class ArithmeticTask(Task):
 
     def reward_set(self, *, conciseness_mode: str | None = None, max_len: int | None = None,
                    length_fn: Callable[[str], float] = len) -> RewardSet:
-        conciseness = Conciseness(conciseness_mode or self.conciseness_mode,
-                                  max_len=max_len or self.max_completion_len, length_fn=length_fn)
+        conciseness = Conciseness(
+            self.conciseness_mode if conciseness_mode is None else conciseness_mode,
+            max_len=self.max_completion_len if max_len is None else max_len, length_fn=length_fn)
         return RewardSet({"accuracy": accuracy, "conciseness": conciseness, "clarity": clarity})
 
     @property
@@ -131,6 +134,8 @@ class ArithmeticTask(Task):
                      style_mix: Mapping[str, float] | None = None) -> list[tuple[str, str, str]]:
         """n examples from the train split (cycling through seeded permutations if n > size)."""
         train = self.problems("train")
+        if n > 0 and not train:
+            raise ValueError("sft_examples needs a non-empty train split (train_size > 0)")
         rng = random.Random(seed)
         chosen: list[Problem] = []
         while len(chosen) < n:

@@ -76,7 +76,7 @@ class PeerAdditionTask(Task):
         return dict(self._columns[name])
 
     def reward_set(self, *, max_len: int | None = None) -> RewardSet:
-        limit = max_len or self.max_completion_len
+        limit = self.max_completion_len if max_len is None else max_len
         return RewardSet({"accuracy": peer_accuracy,
                           "brevity": functools.update_wrapper(
                               functools.partial(brevity, max_len=limit), brevity)})
