@@ -1,0 +1,230 @@
+"""Every knob of an experiment with its default (`base_config`), and `validate`, run before anything compiles.
+
+Config files in `configs/` start from `base_config()` and change values; a key that is not here is a typo,
+and `validate` names it (with the closest known key) instead of letting it be silently ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+import ml_collections
+
+from morl_jax import models, tasks
+from morl_jax.rl import ADVANTAGE_ESTIMATORS, KL_ESTIMATORS, LOSS_AGGREGATIONS
+from morl_jax.weighting import WEIGHT_OPTIMIZERS
+
+
+class ConfigError(ValueError):
+    """An invalid experiment configuration; the message names the offending key."""
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """The full set of keys, with defaults that train the built-in arithmetic task on one CPU."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+
+    c.task = ml_collections.ConfigDict()
+    c.task.name = "arithmetic"
+    c.task.kwargs = ml_collections.ConfigDict()  # checked against the task constructor's signature
+    c.task.rewards = ml_collections.ConfigDict()  # options of the task's reward set (e.g. conciseness mode)
+
+    c.model = ml_collections.ConfigDict()
+    c.model.preset = "arith-cpu"
+    c.model.path = ""  # a Hugging Face model directory; overrides the preset when set
+    c.model.tokenizer = "char"  # "char" or a directory holding tokenizer.json
+    c.model.dtype = "float32"
+    c.model.overrides = ml_collections.ConfigDict()  # ModelConfig fields to change on the preset
+
+    c.sft = ml_collections.ConfigDict()
+    c.sft.steps = 0  # 0 disables the supervised warm start
+    c.sft.batch_size = 64
+    c.sft.num_examples = 20_000
+    c.sft.learning_rate = 3e-3
+    c.sft.warmup_steps = 50
+    c.sft.weight_decay = 0.0
+    c.sft.style_mix = ml_collections.ConfigDict()  # task-specific solution styles -> probabilities
+    c.sft.cache_dir = ""  # where the warm start is cached; "" = WORKDIR/sft (share it across runs of a sweep)
+
+    c.rl = ml_collections.ConfigDict()
+    c.rl.estimator = "grpo"
+    c.rl.level = "reward"  # "reward": scalarise then estimate; "advantage": estimate per objective, combine
+    c.rl.eps = 0.0  # the estimator's epsilon; 0 keeps its own default (1e-6 group std, 1e-8 whitening)
+    c.rl.num_steps = 100
+    c.rl.prompts_per_step = 16
+    c.rl.group_size = 8
+    c.rl.max_prompt_length = 0  # 0: the longest prompt of the task's splits
+    c.rl.max_new_tokens = 64
+    c.rl.temperature = 1.0
+    c.rl.top_k = 0
+    c.rl.top_p = 1.0
+    c.rl.epochs = 1
+    c.rl.minibatches = 1
+    c.rl.clip_low = 0.2
+    c.rl.clip_high = 0.28
+    c.rl.dual_clip = 0.0  # > 1 enables dual-clip with that constant
+    c.rl.loss_aggregation = "token-mean"
+    c.rl.kl_coef = 0.0
+    c.rl.kl_estimator = "k3"
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.learning_rate = 1e-3
+    c.optimizer.schedule = "constant"  # constant | linear | cosine
+    c.optimizer.warmup_steps = 0
+    c.optimizer.b1 = 0.9
+    c.optimizer.b2 = 0.999
+    c.optimizer.eps = 1e-8
+    c.optimizer.weight_decay = 0.0
+    c.optimizer.grad_clip = 1.0
+
+    c.weighting = ml_collections.ConfigDict()
+    c.weighting.name = "fixed"
+    c.weighting.weights = (1 / 3, 1 / 3, 1 / 3)
+    c.weighting.kwargs = ml_collections.ConfigDict()
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.every = 10
+    c.eval.num_prompts = 64
+    c.eval.num_samples = 4  # samples per prompt for the sampled validation point
+    c.eval.split = "validation"
+    c.eval.reference = "worst"  # "worst" (the task's worst-case point) or "initial" (the initial model's)
+
+    c.checkpoint = ml_collections.ConfigDict()
+    c.checkpoint.every = 25
+    c.checkpoint.max_to_keep = 2
+
+    c.log = ml_collections.ConfigDict()
+    c.log.console = True
+
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.data = -1  # -1: all remaining devices
+    c.mesh.fsdp = 1
+    c.mesh.tensor = 1
+    return c
+
+
+def _leaf_paths(cfg: ml_collections.ConfigDict, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in cfg.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, ml_collections.ConfigDict):
+            yield path, value
+            yield from _leaf_paths(value, path + ".")
+        else:
+            yield path, value
+
+
+_FREE_FORM = ("task.kwargs", "task.rewards", "model.overrides", "sft.style_mix", "weighting.kwargs")
+
+
+def _check_keys(config: ml_collections.ConfigDict) -> None:
+    known = dict(_leaf_paths(base_config()))
+    for path, value in _leaf_paths(config):
+        if any(path.startswith(f + ".") for f in _FREE_FORM):
+            continue
+        if path not in known:
+            close = difflib.get_close_matches(path, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"unknown config key '{path}'{hint}")
+        default = known[path]
+        if isinstance(default, ml_collections.ConfigDict) != isinstance(value, ml_collections.ConfigDict):
+            raise ConfigError(f"config key '{path}' must be {'a section' if isinstance(default, ml_collections.ConfigDict) else 'a value'}")
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"config key '{key}': {message}")
+
+
+def _check_kwargs(fn: Any, kwargs: dict[str, Any], key: str) -> None:
+    params = inspect.signature(fn).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return
+    for name in kwargs:
+        if name not in params:
+            raise ConfigError(f"unknown config key '{key}.{name}'; accepted: {', '.join(sorted(params))}")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Check the whole config; raise ConfigError naming the key. Cheap: builds nothing, compiles nothing."""
+    _check_keys(config)
+    c = config
+
+    _require(c.task.name in tasks.task_names(), "task.name",
+             f"unknown task '{c.task.name}'; known: {', '.join(tasks.task_names())}")
+    try:
+        task = tasks.get_task(c.task.name, **dict(c.task.kwargs))
+    except (TypeError, ValueError, KeyError) as e:
+        raise ConfigError(f"config key 'task.kwargs': {e}") from e
+    try:
+        num_rewards = len(task.reward_set(**dict(c.task.rewards)))
+    except (TypeError, ValueError, KeyError) as e:
+        raise ConfigError(f"config key 'task.rewards': {e}") from e
+    limit = getattr(task, "max_completion_len", None)
+    _require(limit is None or limit == c.rl.max_new_tokens, "rl.max_new_tokens",
+             f"{c.rl.max_new_tokens} differs from the task's max_completion_len {limit} (set by task.kwargs): the "
+             "length objective's worst point and the conciseness scale use the generation limit")
+
+    if not c.model.path:
+        _require(c.model.preset in models.config_names(), "model.preset",
+                 f"unknown preset '{c.model.preset}'; known: {', '.join(models.config_names())}")
+    _require(c.model.dtype in ("float32", "bfloat16", "float16"), "model.dtype", f"'{c.model.dtype}' is not one of float32, bfloat16, float16")
+
+    r = c.rl
+    _require(r.estimator in ADVANTAGE_ESTIMATORS, "rl.estimator",
+             f"unknown estimator '{r.estimator}'; known: {', '.join(sorted(ADVANTAGE_ESTIMATORS))}")
+    _require(r.level in ("reward", "advantage"), "rl.level", f"'{r.level}' is not 'reward' or 'advantage'")
+    _require(r.num_steps >= 0, "rl.num_steps", "must be >= 0")
+    _require(r.prompts_per_step >= 1, "rl.prompts_per_step", "must be >= 1")
+    _require(r.group_size >= 1, "rl.group_size", "must be >= 1")
+    if r.estimator in ("grpo", "rloo", "drgrpo", "gdpo", "reinforce_pp_baseline"):
+        _require(r.group_size >= 2, "rl.group_size",
+                 f"estimator '{r.estimator}' compares samples within a group, so it needs group_size >= 2 (got {r.group_size})")
+    _require(r.max_new_tokens >= 1, "rl.max_new_tokens", "must be >= 1")
+    _require(r.temperature > 0, "rl.temperature", "must be > 0")
+    _require(0 < r.top_p <= 1, "rl.top_p", "must be in (0, 1]")
+    _require(r.top_k >= 0, "rl.top_k", "must be >= 0 (0 disables top-k)")
+    _require(r.epochs >= 1, "rl.epochs", "must be >= 1")
+    n = r.prompts_per_step * r.group_size
+    _require(r.minibatches >= 1 and n % r.minibatches == 0, "rl.minibatches",
+             f"the rollout batch of prompts_per_step*group_size = {n} samples must split into {r.minibatches} equal minibatches")
+    _require(r.clip_low >= 0 and r.clip_high >= 0, "rl.clip_low", "clip ranges must be >= 0")
+    _require(r.dual_clip == 0 or r.dual_clip > 1, "rl.dual_clip", "must be 0 (off) or > 1")
+    _require(r.loss_aggregation in LOSS_AGGREGATIONS, "rl.loss_aggregation",
+             f"unknown aggregation '{r.loss_aggregation}'; known: {', '.join(sorted(LOSS_AGGREGATIONS))}")
+    _require(r.kl_coef >= 0, "rl.kl_coef", "must be >= 0")
+    _require(r.kl_estimator in KL_ESTIMATORS, "rl.kl_estimator",
+             f"unknown KL estimator '{r.kl_estimator}'; known: {', '.join(sorted(KL_ESTIMATORS))}")
+
+    o = c.optimizer
+    _require(o.learning_rate > 0, "optimizer.learning_rate", "must be > 0")
+    _require(o.schedule in ("constant", "linear", "cosine"), "optimizer.schedule", f"'{o.schedule}' is not constant, linear or cosine")
+    _require(o.grad_clip >= 0, "optimizer.grad_clip", "must be >= 0 (0 disables clipping)")
+
+    s = c.sft
+    _require(s.steps >= 0, "sft.steps", "must be >= 0")
+    if s.steps:
+        _require(s.batch_size >= 1, "sft.batch_size", "must be >= 1")
+        _require(s.learning_rate > 0, "sft.learning_rate", "must be > 0")
+        for style, p in s.style_mix.items():
+            _require(p >= 0, f"sft.style_mix.{style}", "probabilities must be >= 0")
+
+    _require(c.weighting.name in WEIGHT_OPTIMIZERS, "weighting.name",
+             f"unknown weight optimizer '{c.weighting.name}'; known: {', '.join(sorted(WEIGHT_OPTIMIZERS))}")
+    if c.weighting.weights is not None:
+        _require(len(c.weighting.weights) == num_rewards, "weighting.weights",
+                 f"{len(c.weighting.weights)} weights for the {num_rewards} rewards of task '{c.task.name}'")
+    _check_kwargs(WEIGHT_OPTIMIZERS[c.weighting.name], dict(c.weighting.kwargs), "weighting.kwargs")
+
+    e = c.eval
+    _require(e.every >= 0, "eval.every", "must be >= 0 (0 disables periodic validation)")
+    _require(e.num_prompts >= 1, "eval.num_prompts", "must be >= 1")
+    _require(e.num_samples >= 1, "eval.num_samples", "must be >= 1")
+    _require(e.reference in ("worst", "initial"), "eval.reference", f"'{e.reference}' is not 'worst' or 'initial'")
+    _require(c.checkpoint.every >= 0, "checkpoint.every", "must be >= 0")
+    _require(c.checkpoint.max_to_keep >= 1, "checkpoint.max_to_keep", "must be >= 1")
+    for axis in ("data", "fsdp", "tensor"):
+        size = c.mesh[axis]
+        _require(size == -1 or size >= 1, f"mesh.{axis}", "must be -1 (the rest) or >= 1")

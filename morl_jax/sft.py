@@ -1,0 +1,120 @@
+"""Supervised warm start: the policy RL begins from, trained on the task's generated solutions.
+
+Examples use the RL layout (left-padded prompt [P] ++ right-padded completion [C] ending in EOS), so the loss
+is the negative mean log-probability of the completion tokens computed by the same `token_logprobs` the RL
+loss uses. The trained parameters are cached under a fingerprint of everything that determines them, so a
+second run (or another run sharing `sft.cache_dir`) skips the training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from morl_jax.checkpointing import abstract_like
+from morl_jax.models import Tokenizer, encode_prompts, token_logprobs
+
+FINGERPRINT_FILE = "fingerprint.json"
+
+
+def encode_examples(tokenizer: Tokenizer, examples: Sequence[tuple[str, str]], prompt_len: int,
+                    completion_len: int) -> dict[str, np.ndarray]:
+    """tokens [M, P+C], attention_mask [M, P+C], completion_mask [M, C] for (prompt, completion) pairs."""
+    prompts, completions = zip(*examples)
+    prompt_tokens, prompt_mask = encode_prompts(tokenizer, prompts, length=prompt_len)
+    comp = np.full((len(examples), completion_len), tokenizer.pad_id, np.int32)
+    comp_mask = np.zeros((len(examples), completion_len), bool)
+    for row, text in enumerate(completions):
+        ids = tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_id]
+        if len(ids) > completion_len:
+            raise ValueError(f"SFT example {row} has {len(ids)} completion tokens (with EOS), more than the "
+                             f"generation limit {completion_len}: {text!r}")
+        comp[row, :len(ids)] = ids
+        comp_mask[row, :len(ids)] = True
+    return {"tokens": np.concatenate([prompt_tokens, comp], axis=1),
+            "attention_mask": np.concatenate([prompt_mask, comp_mask], axis=1),
+            "completion_mask": comp_mask}
+
+
+def make_sft_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, prompt_len: int) -> Callable:
+    """step(params, opt_state, batch) -> (params, opt_state, loss): one jit'd AdamW step on completion NLL."""
+
+    def loss_fn(params, batch):
+        model = nnx.merge(graphdef, params)
+        logp = token_logprobs(model, batch["tokens"], batch["attention_mask"], start=prompt_len - 1)
+        mask = batch["completion_mask"].astype(logp.dtype)
+        return -jnp.sum(logp * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+    @jax.jit
+    def step(params, opt_state, batch):
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return step
+
+
+def train(graphdef: nnx.GraphDef, params: Any, data: dict[str, np.ndarray], *, steps: int, batch_size: int,
+          learning_rate: float, warmup_steps: int, weight_decay: float, seed: int, prompt_len: int,
+          log: Callable[[str], None] = print) -> tuple[Any, list[float]]:
+    """`steps` AdamW steps (warm-up + cosine decay) on random batches of `data`; returns params and losses."""
+    warmup = min(warmup_steps, steps - 1)
+    schedule = optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup, steps, end_value=learning_rate * 0.1)
+    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=weight_decay))
+    opt_state = tx.init(params)
+    step = make_sft_step(graphdef, tx, prompt_len)
+    rng = np.random.default_rng(seed)
+    num = len(data["tokens"])
+    losses, start = [], time.time()
+    for i in range(steps):
+        idx = rng.choice(num, size=batch_size, replace=num < batch_size)
+        params, opt_state, loss = step(params, opt_state, {k: v[idx] for k, v in data.items()})
+        losses.append(loss)
+        if (i + 1) % max(1, steps // 10) == 0 or i + 1 == steps:
+            recent = float(np.mean(jax.device_get(losses[-max(1, steps // 10):])))
+            log(f"sft step {i + 1}/{steps}: loss {recent:.4f} ({time.time() - start:.0f} s)")
+    losses = [float(x) for x in jax.device_get(losses)]
+    if not np.all(np.isfinite(losses)):
+        raise FloatingPointError(f"SFT diverged: non-finite loss at step {int(np.argmin(np.isfinite(losses))) + 1}")
+    return params, losses
+
+
+def fingerprint(parts: dict[str, Any]) -> str:
+    """A stable hash of the settings that determine the warm-start parameters."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def load_cached(directory: str, key: str, target: Any) -> Any | None:
+    """The cached parameters for fingerprint `key`, restored into `target`'s structure, or None."""
+    meta = os.path.join(directory, FINGERPRINT_FILE)
+    if not os.path.exists(meta):
+        return None
+    with open(meta) as f:
+        if json.load(f).get("fingerprint") != key:
+            return None
+    return ocp.StandardCheckpointer().restore(os.path.abspath(os.path.join(directory, "params")),
+                                              abstract_like(target))
+
+
+def save_cached(directory: str, key: str, params: Any, info: dict[str, Any]) -> None:
+    """Write params and their fingerprint; the fingerprint file goes last, so a partial write is never used."""
+    os.makedirs(directory, exist_ok=True)
+    meta = os.path.join(directory, FINGERPRINT_FILE)
+    if os.path.exists(meta):
+        os.remove(meta)
+    ckpt = ocp.StandardCheckpointer()
+    ckpt.save(os.path.abspath(os.path.join(directory, "params")), params, force=True)
+    ckpt.wait_until_finished()
+    with open(meta, "w") as f:
+        json.dump({"fingerprint": key, **info}, f, indent=1)
