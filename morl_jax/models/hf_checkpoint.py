@@ -142,10 +142,13 @@ def from_pretrained(path: str, *, dtype: Any = None, param_dtype: Any = None,
     for name, tensor in _read_tensors(files, sorted(known)):
         p, to_ours = by_name[name]
         expected = flat_abstract[p]
-        array = np.ascontiguousarray(to_ours(tensor))
+        try:
+            array = np.ascontiguousarray(to_ours(tensor))
+        except ValueError:  # a reshape that cannot work: the shapes disagree
+            array = tensor
         if array.shape != expected.shape:
             raise ValueError(f"{path}: tensor {name} has shape {tensor.shape}, which does not fit "
-                             f"{'/'.join(map(str, p))} {expected.shape}")
+                             f"{'/'.join(map(str, p))} {expected.shape} of the config")
         array = array.astype(expected.dtype)
         sharding = flat_target.get(p)
         values[p] = jax.device_put(array, sharding[...] if sharding is not None else None)

@@ -7,6 +7,7 @@ attention scores and softmax in float32, RoPE with the "rotate half" layout.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -17,8 +18,12 @@ from morl_jax.models.config import ModelConfig
 
 
 def normal_param(rngs: nnx.Rngs, shape: tuple[int, ...], axes: tuple[str, ...], std: float, dtype: Any) -> nnx.Param:
-    """A parameter drawn from N(0, std^2) (the Hugging Face init) with logical axis names."""
-    return nnx.Param((std * jax.random.normal(rngs.params(), shape, jnp.float32)).astype(dtype), logical_axes=axes)
+    """A parameter drawn from N(0, std^2) (the Hugging Face init) with logical axis names.
+
+    Drawn flat and reshaped: eager random kernels compile per shape, and 1-D ones compile several times faster.
+    """
+    flat = jax.random.normal(rngs.params(), (math.prod(shape),), jnp.float32)
+    return nnx.Param((std * flat).reshape(shape).astype(dtype), logical_axes=axes)
 
 
 def zeros_param(shape: tuple[int, ...], axes: tuple[str, ...], dtype: Any) -> nnx.Param:

@@ -2,8 +2,8 @@
 
 `generate(graphdef, state, prompt_tokens, prompt_mask, key, ...)` prefills left-padded prompts in one forward
 pass, then decodes in a `lax.while_loop` that stops once every row has emitted EOS or `max_new_tokens` tokens.
-Shape-defining options (`max_new_tokens`, `eos_id`, `pad_id`, `top_k`, `top_p`, `greedy`) and the graphdef are
-static, so repeated calls with the same shapes reuse one compilation; `temperature` is traced.
+Shape- and code-defining options (`max_new_tokens`, `top_k`, `top_p`, `greedy`) and the graphdef are static, so
+repeated calls with the same shapes reuse one compilation; `temperature`, `eos_id` and `pad_id` are traced.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def sample_tokens(logits: jax.Array, key: jax.Array, *, temperature: float | jax
 
 
 def _generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array, prompt_mask: jax.Array,
-              key: jax.Array, temperature: jax.Array, *, max_new_tokens: int, eos_id: int | None, pad_id: int,
+              key: jax.Array, temperature: jax.Array, eos_id: jax.Array, pad_id: jax.Array, *, max_new_tokens: int,
               top_k: int, top_p: float, greedy: bool) -> Rollout:
     model: Transformer = nnx.merge(graphdef, state)
     batch, prompt_len = prompt_tokens.shape
@@ -106,8 +106,7 @@ def _generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array
         tokens = jax.lax.dynamic_update_slice_in_dim(tokens, token[:, None], step, axis=1)
         mask = jax.lax.dynamic_update_slice_in_dim(mask, active[:, None], step, axis=1)
         logprobs = jax.lax.dynamic_update_slice_in_dim(logprobs, jnp.where(active, logp, 0.0)[:, None], step, axis=1)
-        if eos_id is not None:
-            done = done | (token == eos_id)
+        done = done | (token == eos_id)
         out = model(token[:, None], (next_position + step)[:, None], ones, cache)
         last_hidden = jnp.where(active[:, None], out.hidden_states[:, 0], last_hidden)
         return step + 1, out.cache, out.logits[:, 0], tokens, mask, logprobs, done, last_hidden
@@ -121,8 +120,7 @@ def _generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array
                    lengths=jnp.sum(mask, axis=1, dtype=jnp.int32), last_hidden=last_hidden)
 
 
-_generate_jit = jax.jit(_generate, static_argnames=("graphdef", "max_new_tokens", "eos_id", "pad_id", "top_k",
-                                                    "top_p", "greedy"))
+_generate_jit = jax.jit(_generate, static_argnames=("graphdef", "max_new_tokens", "top_k", "top_p", "greedy"))
 
 
 def generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array, prompt_mask: jax.Array,
@@ -144,8 +142,9 @@ def generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array,
     if isinstance(temperature, (int, float)) and temperature <= 0:
         raise ValueError(f"generate: temperature must be > 0 (use greedy=True for argmax), got {temperature}")
     return _generate_jit(graphdef, state, prompt_tokens, prompt_mask, key, jnp.asarray(temperature, jnp.float32),
-                         max_new_tokens=int(max_new_tokens), eos_id=None if eos_id is None else int(eos_id),
-                         pad_id=int(pad_id), top_k=int(top_k), top_p=float(top_p), greedy=bool(greedy))
+                         jnp.asarray(-1 if eos_id is None else eos_id, jnp.int32), jnp.asarray(pad_id, jnp.int32),
+                         max_new_tokens=int(max_new_tokens), top_k=int(top_k), top_p=float(top_p),
+                         greedy=bool(greedy))
 
 
 def generate_text(model: Transformer, tokenizer: Any, prompts: Sequence[str], *, max_new_tokens: int = 64,

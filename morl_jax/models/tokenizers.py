@@ -4,7 +4,8 @@ Interface: `encode(text, add_special_tokens=True) -> list[int]`, `decode(ids) ->
 `bos_id`, `eos_id`, `pad_id`, `vocab_size`, `apply_chat_template(user_text) -> str`.
 
 * `CharTokenizer`: one id per character; its default vocabulary is exactly the peer workload's 64 ids
-  (`<pad>`=0, `<eos>`=1, `<bos>`=2, `<unk>`=3, then the characters), prompts encode as <bos> + characters.
+  (`<pad>`=0, `<eos>`=1, `<bos>`=2, `<unk>`=3, then 60 characters ending in "@A"), prompts encode as
+  <bos> + characters.
 * `HFTokenizer`: a local `tokenizer.json` via the `tokenizers` package; the chat template from
   `tokenizer_config.json` (or `chat_template.jinja`) is rendered with jinja2 when present.
 """
@@ -19,7 +20,9 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 
 SPECIAL_TOKENS = ("<pad>", "<eos>", "<bos>", "<unk>")
-PEER_CHARS = "0123456789+-*=" + " " + string.ascii_lowercase + ".,:;?!()<>/'\"_#%&@ABCDEFGHI"
+# The peer workload lists "0123456789+-*= a-z.,:;?!()<>/'"_#%&@ABCDEFGHI" and keeps the first 64 ids
+# (make_tiny_model.py: `toks[:VOCAB_SIZE]`), so its vocabulary ends at "A": "B"-"I" are not in it.
+PEER_CHARS = "0123456789+-*=" + " " + string.ascii_lowercase + ".,:;?!()<>/'\"_#%&@A"
 
 
 class Tokenizer(Protocol):
