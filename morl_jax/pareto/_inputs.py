@@ -12,7 +12,7 @@ from jax.typing import ArrayLike
 
 def float_dtype(*arrays: ArrayLike) -> jnp.dtype:
     """The float32/float64 dtype the computation runs in (integers and half precisions are promoted)."""
-    dtype = jnp.result_type(*arrays)
+    dtype = jnp.result_type(*(jnp.asarray(a) for a in arrays))
     if dtype == jnp.float64:
         return jnp.dtype(jnp.float64)
     if jnp.issubdtype(dtype, jnp.floating) and dtype.itemsize >= 4:

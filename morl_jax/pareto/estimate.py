@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 
+import functools
+
 import math
 
 import jax
@@ -24,6 +26,7 @@ def polar_constant(d: int) -> float:
     return math.pi ** (d / 2) / (2**d * math.gamma(d / 2 + 1))
 
 
+@functools.partial(jax.jit, static_argnames=("num_directions", "d", "dtype"))
 def sphere_directions(key: jax.Array, num_directions: int, d: int, dtype=jnp.float32) -> jnp.ndarray:
     """(M, d) directions uniform on the positive orthant of the unit sphere (|Gaussian|, normalised).
 

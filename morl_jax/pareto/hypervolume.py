@@ -7,7 +7,6 @@ tiny n. Shapes beyond those budgets raise a ValueError instead of returning an e
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -97,8 +96,9 @@ def _inclusion_exclusion(rows: jnp.ndarray, ref: jnp.ndarray) -> jnp.ndarray:
     n = rows.shape[0]
     subsets = ((np.arange(1, 2**n)[:, None] >> np.arange(n)) & 1).astype(bool)
     signs = np.where(subsets.sum(axis=1) % 2 == 1, 1.0, -1.0)
-    neutral = lax.stop_gradient(jnp.max(rows, axis=0))
-    corners = jnp.min(jnp.where(subsets[:, :, None], rows[None], neutral), axis=1)
+    # +inf for non-members: it never ties with a member (a finite tie would split the min's gradient)
+    # and never reaches the product, since every subset is non-empty.
+    corners = jnp.min(jnp.where(subsets[:, :, None], rows[None], jnp.inf), axis=1)
     return jnp.sum(jnp.asarray(signs, rows.dtype) * jnp.prod(corners - ref, axis=-1))
 
 
