@@ -44,7 +44,7 @@ def _reference(graphdef, state, tokens, mask, temperature):
     return jnp.take_along_axis(logp[:, :-1], tokens[:, 1:, None], axis=-1)[..., 0], entropy[:, :-1]
 
 
-@pytest.mark.parametrize("start, chunk_size", [(0, None), (3, None), (3, 2), (0, 3)])
+@pytest.mark.parametrize("start, chunk_size", [(0, None), (3, 2), (0, 3)])
 def test_matches_full_log_softmax(split_model, batch, start, chunk_size):
     tokens, mask = batch
     temperature = 0.7

@@ -14,6 +14,7 @@ from morl_jax.models import (CharTokenizer, Transformer, filter_logits, generate
 from morl_jax.models import sampling
 
 C = 6
+TOP_K = 3  # one sampling configuration for most tests: one compilation
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +55,15 @@ def test_greedy_equals_argmax_of_a_full_forward(split_model, prompts):
     np.testing.assert_allclose(rollout.last_hidden, full.hidden_states[:, -1], atol=1e-5)
 
 
-def test_top_k_1_is_greedy(split_model, prompts):
-    greedy = _run(split_model, prompts, greedy=True)
-    top1 = _run(split_model, prompts, top_k=1, key=jax.random.key(5))
-    np.testing.assert_array_equal(greedy.tokens, top1.tokens)
+def test_sampled_tokens_lie_in_the_top_k_of_a_full_forward(split_model, prompts):
+    rollout = _run(split_model, prompts, temperature=2.0, top_k=TOP_K, key=jax.random.key(5))
+    tokens = jnp.concatenate([prompts[0], rollout.tokens], 1)
+    mask = jnp.concatenate([prompts[1], rollout.completion_mask], 1)
+    logits = _full_forward(*split_model, tokens, mask).logits[:, 4:4 + C]
+    kth = jax.lax.top_k(logits, TOP_K)[0][..., -1]
+    chosen = jnp.take_along_axis(logits, rollout.tokens[..., None], -1)[..., 0]
+    assert bool(jnp.all(chosen >= kth))
+    assert not np.array_equal(rollout.tokens, jnp.argmax(logits, -1))  # sampled, not argmax
 
 
 def test_eos_stops_rows_masks_and_pads(split_model, prompts):
@@ -78,9 +84,9 @@ def test_eos_stops_rows_masks_and_pads(split_model, prompts):
 
 def test_behaviour_logprobs_and_last_hidden_match_a_recomputation(split_model, prompts):
     temperature = 0.8
-    free = _run(split_model, prompts, temperature=temperature, key=jax.random.key(1), top_k=20)
+    free = _run(split_model, prompts, temperature=temperature, key=jax.random.key(1), top_k=TOP_K)
     eos = int(free.tokens[1, 1])  # makes row 1 (and maybe others) stop early
-    rollout = _run(split_model, prompts, temperature=temperature, key=jax.random.key(1), eos_id=eos, top_k=20)
+    rollout = _run(split_model, prompts, temperature=temperature, key=jax.random.key(1), eos_id=eos, top_k=TOP_K)
     assert int(rollout.lengths.min()) < C
     tokens = jnp.concatenate([prompts[0], rollout.tokens], 1)
     mask = jnp.concatenate([prompts[1], rollout.completion_mask], 1)
@@ -92,30 +98,20 @@ def test_behaviour_logprobs_and_last_hidden_match_a_recomputation(split_model, p
 
 
 def test_same_key_same_rollout_other_key_differs(split_model, prompts):
-    a = _run(split_model, prompts, key=jax.random.key(7))
-    b = _run(split_model, prompts, key=jax.random.key(7))
-    c = _run(split_model, prompts, key=jax.random.key(8))
+    a = _run(split_model, prompts, key=jax.random.key(7), top_k=TOP_K)
+    b = _run(split_model, prompts, key=jax.random.key(7), top_k=TOP_K)
+    c = _run(split_model, prompts, key=jax.random.key(8), top_k=TOP_K)
     np.testing.assert_array_equal(a.tokens, b.tokens)
     np.testing.assert_array_equal(a.logprobs, b.logprobs)
     assert not np.array_equal(a.tokens, c.tokens)
 
 
-def test_per_step_noise_path_matches_its_own_recomputation(split_model, prompts, monkeypatch):
-    """Large rollouts draw Gumbel noise inside the loop instead of up front: still valid behaviour log-probs."""
-    monkeypatch.setattr(sampling, "NOISE_BUDGET", 0)
-    sampling._generate_jit.clear_cache()
-    rollout = _run(split_model, prompts, temperature=1.3, key=jax.random.key(2))
-    sampling._generate_jit.clear_cache()
-    tokens = jnp.concatenate([prompts[0], rollout.tokens], 1)
-    mask = jnp.concatenate([prompts[1], rollout.completion_mask], 1)
-    np.testing.assert_allclose(rollout.logprobs, _completion_logprobs(*split_model, tokens, mask, 1.3), atol=2e-5)
-
-
 def test_second_call_with_same_shapes_does_not_recompile(split_model, prompts):
-    _run(split_model, prompts, temperature=0.5)
+    _run(split_model, prompts, temperature=0.5, top_k=TOP_K)
     size = sampling._generate_jit._cache_size()
     graphdef, state = nnx.split(nnx.merge(*split_model))  # a fresh split of the same model
-    generate(graphdef, state, *prompts, jax.random.key(3), max_new_tokens=C, eos_id=None, pad_id=0, temperature=0.9)
+    generate(graphdef, state, *prompts, jax.random.key(3), max_new_tokens=C, eos_id=5, pad_id=1, temperature=0.9,
+             top_k=TOP_K)
     assert sampling._generate_jit._cache_size() == size
 
 
@@ -164,3 +160,14 @@ def test_generate_text_round_trips_through_the_tokenizer():
     model = Transformer(get_config("tiny"), rngs=nnx.Rngs(0))
     texts = generate_text(model, CharTokenizer(), ["1+1=", "hello"], max_new_tokens=4, greedy=True)
     assert len(texts) == 2 and all(isinstance(t, str) and len(t) <= 4 for t in texts)
+
+
+def test_per_step_noise_path_matches_its_own_recomputation(split_model, prompts, monkeypatch):
+    """Large rollouts draw Gumbel noise inside the loop instead of up front: still valid behaviour log-probs."""
+    monkeypatch.setattr(sampling, "NOISE_BUDGET", 0)
+    sampling._generate_jit.clear_cache()
+    rollout = _run(split_model, prompts, temperature=1.3, key=jax.random.key(2), top_k=TOP_K)
+    sampling._generate_jit.clear_cache()
+    tokens = jnp.concatenate([prompts[0], rollout.tokens], 1)
+    mask = jnp.concatenate([prompts[1], rollout.completion_mask], 1)
+    np.testing.assert_allclose(rollout.logprobs, _completion_logprobs(*split_model, tokens, mask, 1.3), atol=2e-5)

@@ -92,9 +92,11 @@ class Attention(nnx.Module):
     def __call__(self, x: jax.Array, cos: jax.Array, sin: jax.Array, mask: jax.Array,
                  cache: tuple[jax.Array, jax.Array] | None, index: jax.Array | int
                  ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
-        """x [B, T, D]; mask [B, T, S] (True = may attend); cache (k, v) [B, KV, S, hd] written at slot `index`.
+        """x [B, T, D]; mask [B, T, S] (True = may attend); cache keys [B, KV, hd, S] and values [B, KV, S, hd],
+        written at slot `index`.
 
-        The cache keeps heads before slots so the score and value contractions need no per-step transpose.
+        Both cache layouts are the ones the two attention contractions consume directly, so decoding never
+        transposes the cache (an [S, hd] key layout costs a full-cache transpose per layer per step on CPU).
         """
         c = self.config
         b, t = x.shape[:2]
@@ -102,13 +104,13 @@ class Attention(nnx.Module):
         if c.qk_norm:
             q, k = self.q_norm(q), self.k_norm(k)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # [B, KV, T, hd]
+        k, v = k.transpose(0, 2, 3, 1), v.transpose(0, 2, 1, 3)  # keys [B, KV, hd, T], values [B, KV, T, hd]
         if cache is not None:
-            k = jax.lax.dynamic_update_slice_in_dim(cache[0], k.astype(cache[0].dtype), index, axis=2)
+            k = jax.lax.dynamic_update_slice_in_dim(cache[0], k.astype(cache[0].dtype), index, axis=3)
             v = jax.lax.dynamic_update_slice_in_dim(cache[1], v.astype(cache[1].dtype), index, axis=2)
             cache = (k, v)
         q = q.reshape(b, t, c.num_kv_heads, c.num_groups, c.head_dim).transpose(0, 2, 3, 1, 4)  # [B, KV, G, T, hd]
-        scores = jnp.einsum("bkgth,bksh->bkgts", q, k.astype(c.dtype), preferred_element_type=jnp.float32)
+        scores = jnp.einsum("bkgth,bkhs->bkgts", q, k.astype(c.dtype), preferred_element_type=jnp.float32)
         scores = scores * (c.head_dim ** -0.5)
         scores = jnp.where(mask[:, None, None], scores, jnp.finfo(jnp.float32).min)
         probs = jax.nn.softmax(scores, axis=-1).astype(c.dtype)

@@ -11,8 +11,9 @@ import jax.numpy as jnp
 
 from morl_jax.models.transformer import Transformer, positions_from_mask
 
-# Logit elements (B * chunk * V) computed at once when chunk_size is not given: 16M floats = 64 MB.
-LOGITS_BUDGET = 1 << 24
+# Logit elements (B * chunk * V) computed at once when chunk_size is not given: 64M floats = 256 MB
+# (e.g. 64 rows x 6 positions of a 150k vocabulary; a tiny vocabulary gets one chunk).
+LOGITS_BUDGET = 1 << 26
 
 
 def _head_stats(weight: jax.Array, hidden: jax.Array, targets: jax.Array, temperature: jax.Array,

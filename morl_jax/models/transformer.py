@@ -24,7 +24,8 @@ def positions_from_mask(attention_mask: jax.Array) -> jax.Array:
 
 @struct.dataclass
 class KVCache:
-    """Pre-allocated keys/values per layer [B, KV, S, hd], slot validity mask [B, S], next write slot `index`."""
+    """Pre-allocated keys [B, KV, hd, S] and values [B, KV, S, hd] per layer, slot validity mask [B, S], and the
+    next write slot `index`."""
 
     keys: tuple[jax.Array, ...]
     values: tuple[jax.Array, ...]
@@ -34,9 +35,11 @@ class KVCache:
     @classmethod
     def init(cls, config: ModelConfig, batch_size: int, length: int, dtype=None) -> KVCache:
         """An empty cache holding `length` slots (prompt + new tokens)."""
-        shape = (batch_size, config.num_kv_heads, length, config.head_dim)
-        zeros = tuple(jnp.zeros(shape, dtype or config.dtype) for _ in range(config.num_layers))
-        return cls(zeros, zeros, jnp.zeros((batch_size, length), jnp.bool_), jnp.zeros((), jnp.int32))
+        dtype = dtype or config.dtype
+        kv, hd, n = config.num_kv_heads, config.head_dim, config.num_layers
+        keys = tuple(jnp.zeros((batch_size, kv, hd, length), dtype) for _ in range(n))
+        values = tuple(jnp.zeros((batch_size, kv, length, hd), dtype) for _ in range(n))
+        return cls(keys, values, jnp.zeros((batch_size, length), jnp.bool_), jnp.zeros((), jnp.int32))
 
     @property
     def length(self) -> int:
