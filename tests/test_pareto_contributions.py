@@ -101,10 +101,10 @@ def test_float32_contributions():
 
 
 def test_infeasible_contributions_raise():
-    with pytest.raises(ValueError, match=r"contributions.*n=120, d=4.*moocore.hv_contributions"):
-        P.contributions(np.zeros((120, 4)), 0.0)
+    with pytest.raises(ValueError, match=r"contributions.*n=150, d=4.*moocore.hv_contributions"):
+        P.contributions(np.zeros((150, 4)), 0.0)
     with pytest.raises(ValueError, match=r"Feasible exact sizes"):
-        P.contributions(np.zeros((200, 4)), 0.0)
+        P.contributions(np.zeros((300, 4)), 0.0)
 
 
 # -------------------------------------------------------------------------------- improvement

@@ -197,12 +197,14 @@ def test_property_lattice_count_and_invariances(x64, d):
 
 
 def test_infeasible_shapes_raise_a_clear_error():
-    with pytest.raises(ValueError, match=r"n=200, d=4.*d=4: n<=128.*hypervolume_estimate.*ParetoArchive"):
-        P.hypervolume(np.zeros((200, 4)), 0.0)
+    with pytest.raises(ValueError, match=r"n=300, d=4.*d=4: n<=256.*hypervolume_estimate.*ParetoArchive"):
+        P.hypervolume(np.zeros((300, 4)), 0.0)
     with pytest.raises(ValueError, match=r"inclusion-exclusion"):
         P.hypervolume(np.zeros((20, 8)), 0.0)
-    assert P.exact_method(128, 4) == "slicing" and P.exact_method(1448, 3) == "slicing"
+    assert P.exact_method(256, 4) == "slicing" and P.exact_method(4096, 3) == "slicing"
     assert P.exact_method(10**6, 2) == "sweep"
+    # The cheaper exact method wins where both are feasible.
+    assert P.exact_method(14, 5) == "slicing" and P.exact_method(12, 7) == "inclusion_exclusion"
 
 
 def test_input_validation():

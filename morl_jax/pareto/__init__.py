@@ -6,10 +6,10 @@ of evaluated checkpoints. Imports nothing else from morl_jax.
 """
 
 from morl_jax.pareto.archive import ArchiveEntry, ParetoArchive
-from morl_jax.pareto.contributions import contributions, hypervolume_improvement
+from morl_jax.pareto.exclusive import contributions, hypervolume_improvement
 from morl_jax.pareto.dominance import nondominated_mask
 from morl_jax.pareto.estimate import hypervolume_estimate, polar_constant, sphere_directions
-from morl_jax.pareto.hypervolume import exact_method, feasible_sizes, hypervolume
+from morl_jax.pareto.exact import exact_method, feasible_sizes, hypervolume
 from morl_jax.pareto.metrics import (
     cardinality,
     expected_utility,

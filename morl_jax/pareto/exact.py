@@ -17,7 +17,7 @@ from morl_jax.pareto import sweep2d
 from morl_jax.pareto._inputs import prepare
 from morl_jax.pareto.dominance import pairwise_nondominated
 
-SLICING_BUDGET = 2**21  # elements of the innermost (n^(d-2), n) array of the slicing recursion
+SLICING_BUDGET = 2**24  # elements of the innermost (n^(d-2), n) mask array of the slicing recursion
 INCLUSION_EXCLUSION_MAX_N = 14  # 2^14 - 1 subsets
 
 
@@ -39,8 +39,18 @@ def feasible_sizes() -> str:
     )
 
 
+def _method_costs(n: int, d: int) -> dict[str, int]:
+    """Array elements of the largest intermediate of each exact method feasible for (n, d), d >= 3."""
+    costs = {}
+    if n <= max_slicing_n(d):
+        costs["slicing"] = n ** (d - 1)
+    if n <= INCLUSION_EXCLUSION_MAX_N:
+        costs["inclusion_exclusion"] = (2**n - 1) * n * d
+    return costs
+
+
 def exact_method(n: int, d: int) -> str:
-    """Name of the exact method for the static shape (n, d); ValueError if none is feasible."""
+    """Name of the exact method for the static shape (n, d) (the cheapest feasible one); ValueError if none."""
     if d < 1:
         raise ValueError(f"points need at least one objective; got d={d}.")
     if n == 0:
@@ -49,10 +59,9 @@ def exact_method(n: int, d: int) -> str:
         return "max"
     if d == 2:
         return "sweep"
-    if n <= max_slicing_n(d):
-        return "slicing"
-    if n <= INCLUSION_EXCLUSION_MAX_N:
-        return "inclusion_exclusion"
+    costs = _method_costs(n, d)
+    if costs:
+        return min(costs, key=costs.get)
     raise ValueError(
         f"Exact hypervolume under jit is infeasible for the static shape (n={n}, d={d}): the slicing "
         f"method needs n^(d-1) = {n ** (d - 1):.3g} array elements (budget {SLICING_BUDGET}) and "
@@ -62,27 +71,57 @@ def exact_method(n: int, d: int) -> str:
     )
 
 
+def exact_cost(n: int, d: int) -> int:
+    """Array elements of the largest intermediate of one exact hypervolume of shape (n, d)."""
+    method = exact_method(n, d)
+    return _method_costs(n, d)[method] if d >= 3 and n > 0 else max(n, 1)
+
+
+def _sort_order(keys: tuple[jnp.ndarray, ...]) -> jnp.ndarray:
+    """Permutation sorting rows lexicographically by `keys` (ascending; ties broken by the last key)."""
+    keys = tuple(lax.stop_gradient(k) for k in keys)
+    return lax.sort(keys + (lax.iota(jnp.int32, keys[0].shape[0]),), num_keys=len(keys))[-1]
+
+
 def _area_batched(rows: jnp.ndarray, ref: jnp.ndarray, active: jnp.ndarray) -> jnp.ndarray:
-    """2-D area of the active rows (first two coordinates) for every mask in the batch `active` (..., n)."""
-    order = jnp.argsort(lax.stop_gradient(rows[:, 0]))
+    """2-D area of the active rows (first two coordinates) for every mask in the batch `active` (..., n).
+
+    One sweep from the largest x down carries each mask's running max of y (a `lax.scan` with a (batch,)
+    carry: about 3x faster on CPU than a cumulative max over (batch, n)). Equal x are visited higher y
+    first, then in row order, and the max only moves on a strict increase, so a weakly dominated row
+    never owns a step of the staircase and gets no gradient.
+    """
+    n = rows.shape[0]
+    order = _sort_order((rows[:, 0] + 0.0, rows[:, 1] + 0.0, -jnp.arange(n)))
     xs, ys = rows[order, 0], rows[order, 1]
-    heights = jnp.where(active[..., order], ys, ref[1])
-    upper = lax.cummax(heights, axis=heights.ndim - 1, reverse=True)
     widths = xs - jnp.concatenate([ref[:1], xs[:-1]])
-    return jnp.sum(widths * (upper - ref[1]), axis=-1)
+    batch_shape = active.shape[:-1]
+    columns = active[..., order].reshape(-1, n).T  # (n, batch): which masks contain point j
+
+    def step(carry, inputs):
+        upper, area = carry
+        contains, y, width = inputs
+        upper = jnp.where(contains & (y > upper), y, upper)
+        return (upper, area + width * (upper - ref[1])), None
+
+    init = (jnp.full(columns.shape[1:], ref[1], rows.dtype), jnp.zeros(columns.shape[1:], rows.dtype))
+    (_, area), _ = lax.scan(step, init, (columns, ys, widths), reverse=True)
+    return area.reshape(batch_shape)
 
 
 def _slice_volume(rows: jnp.ndarray, ref: jnp.ndarray, active: jnp.ndarray, ncoords: int) -> jnp.ndarray:
     """Volume dominated by the active rows in their first `ncoords` coordinates, per mask in `active`.
 
     Sorting by the last coordinate descending, the prefix of the first k+1 rows owns the slab between
-    h_k and h_{k+1}: volume = sum_k (h_k - h_{k+1}) * volume(prefix k in one dimension fewer).
+    h_k and h_{k+1}: volume = sum_k (h_k - h_{k+1}) * volume(prefix k in one dimension fewer). Ties are
+    broken lexicographically on the other coordinates (descending), so a row that dominates another
+    always comes first and dominated rows receive no gradient.
     """
     if ncoords == 2:
         return _area_batched(rows, ref, active)
     c = ncoords - 1
     n = rows.shape[0]
-    order = jnp.argsort(-lax.stop_gradient(rows[:, c]))
+    order = _sort_order(tuple(0.0 - rows[:, k] for k in range(c, -1, -1)))
     sorted_rows = rows[order]
     prefixes = active[..., order][..., None, :] & jnp.tril(jnp.ones((n, n), dtype=bool))
     volumes = _slice_volume(sorted_rows, ref, prefixes, ncoords - 1)
@@ -112,12 +151,12 @@ def exact_hypervolume(points: jnp.ndarray, ref: jnp.ndarray, valid: jnp.ndarray)
         return points[jnp.argmax(points[:, 0]), 0] - ref[0]
     if method == "sweep":
         return sweep2d.area_2d(points, ref)
-    # Dominated rows and later copies become `ref`: they add nothing and receive no gradient.
-    keep = pairwise_nondominated(points, valid, keep_duplicates=False)
-    rows = jnp.where(keep[:, None], points, ref)
     if method == "slicing":
-        return _slice_volume(rows, ref, jnp.ones((n,), dtype=bool), d)
-    return _inclusion_exclusion(rows, ref)
+        return _slice_volume(points, ref, jnp.ones((n,), dtype=bool), d)
+    # Dominated rows and later copies become `ref`: they add nothing and receive no gradient (a tie in
+    # the subset minima would otherwise split it).
+    keep = pairwise_nondominated(points, valid, keep_duplicates=False)
+    return _inclusion_exclusion(jnp.where(keep[:, None], points, ref), ref)
 
 
 @jax.jit

@@ -12,29 +12,14 @@ from jax.typing import ArrayLike
 from morl_jax.pareto import sweep2d
 from morl_jax.pareto._inputs import as_mask, as_points, float_dtype, prepare
 from morl_jax.pareto.dominance import nondominated_mask
-from morl_jax.pareto.hypervolume import (
-    SLICING_BUDGET,
-    exact_hypervolume,
-    exact_method,
-    hypervolume,
-)
+from morl_jax.pareto.exact import SLICING_BUDGET, exact_cost, exact_hypervolume, hypervolume
 
-CONTRIBUTIONS_BUDGET = 2**27  # n hypervolumes x elements per hypervolume
-
-
-def _elements_per_hypervolume(n: int, d: int) -> int:
-    """Size of the largest intermediate array of one exact hypervolume of shape (n, d)."""
-    method = exact_method(n, d)
-    if method == "slicing":
-        return n ** (d - 1)
-    if method == "inclusion_exclusion":
-        return (2**n - 1) * n * d
-    return max(n, 1)
+CONTRIBUTIONS_BUDGET = 2**28  # n hypervolumes x elements per hypervolume
 
 
 def _check_contributions_feasible(n: int, d: int) -> int:
     """Returns the per-hypervolume size; raises if n of them exceed CONTRIBUTIONS_BUDGET."""
-    per_hv = _elements_per_hypervolume(n, d)
+    per_hv = exact_cost(n, d)
     if n * per_hv > CONTRIBUTIONS_BUDGET:
         raise ValueError(
             f"Exact contributions under jit are infeasible for the static shape (n={n}, d={d}): they take "
