@@ -26,6 +26,17 @@ def normal_param(rngs: nnx.Rngs, shape: tuple[int, ...], axes: tuple[str, ...], 
     return nnx.Param((std * flat).reshape(shape).astype(dtype), logical_axes=axes)
 
 
+def dense(x: jax.Array, w: jax.Array, in_dims: int = 1) -> jax.Array:
+    """Contract x [..., K] with the leading `in_dims` axes of w (their sizes multiply to K) as one 2-D matmul.
+
+    XLA:CPU differentiates a 2-D matmul about 2.5x faster than the same contraction written over [B, T, K]
+    activations (the 3-D form transposes the activation gradient before the weight-gradient matmul).
+    """
+    k = x.shape[-1]
+    out = x.reshape(-1, k) @ w.reshape(k, -1)
+    return out.reshape(x.shape[:-1] + w.shape[in_dims:])
+
+
 def zeros_param(shape: tuple[int, ...], axes: tuple[str, ...], dtype: Any) -> nnx.Param:
     return nnx.Param(jnp.zeros(shape, dtype), logical_axes=axes)
 
@@ -84,7 +95,7 @@ class Attention(nnx.Module):
 
     def _project(self, x: jax.Array, name: str) -> jax.Array:
         dtype = self.config.dtype
-        y = jnp.einsum("btd,dhk->bthk", x, getattr(self, name)[...].astype(dtype))
+        y = dense(x, getattr(self, name)[...].astype(dtype))
         if self.config.qkv_bias:
             y = y + getattr(self, f"{name}_bias")[...].astype(dtype)
         return y
@@ -115,8 +126,8 @@ class Attention(nnx.Module):
         scores = jnp.where(mask[:, None, None], scores, jnp.finfo(jnp.float32).min)
         probs = jax.nn.softmax(scores, axis=-1).astype(c.dtype)
         out = jnp.einsum("bkgts,bksh->bkgth", probs, v.astype(c.dtype))
-        out = out.transpose(0, 3, 1, 2, 4).reshape(b, t, c.num_heads, c.head_dim)
-        y = jnp.einsum("bthk,hkd->btd", out, self.o[...].astype(c.dtype))
+        out = out.transpose(0, 3, 1, 2, 4).reshape(b, t, c.num_heads * c.head_dim)
+        y = dense(out, self.o[...].astype(c.dtype), in_dims=2)
         if c.o_bias:
             y = y + self.o_bias[...].astype(c.dtype)
         return y, cache
@@ -134,8 +145,8 @@ class MLP(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         dt = self.dtype
-        hidden = jax.nn.silu(x @ self.gate[...].astype(dt)) * (x @ self.up[...].astype(dt))
-        return hidden @ self.down[...].astype(dt)
+        hidden = jax.nn.silu(dense(x, self.gate[...].astype(dt))) * dense(x, self.up[...].astype(dt))
+        return dense(hidden, self.down[...].astype(dt))
 
 
 class Block(nnx.Module):

@@ -19,7 +19,9 @@ LOGITS_BUDGET = 1 << 26
 def _head_stats(weight: jax.Array, hidden: jax.Array, targets: jax.Array, temperature: jax.Array,
                 with_entropy: bool) -> tuple[jax.Array, jax.Array | None]:
     """log p(target) [B, c] and entropy [B, c] of softmax(hidden @ weight.T / temperature)."""
-    logits = jnp.einsum("bcd,vd->bcv", hidden, weight.astype(hidden.dtype), preferred_element_type=jnp.float32)
+    b, c, d = hidden.shape
+    logits = jnp.einsum("nd,vd->nv", hidden.reshape(b * c, d), weight.astype(hidden.dtype),
+                        preferred_element_type=jnp.float32).reshape(b, c, -1)
     logits = logits / temperature
     lse = jax.nn.logsumexp(logits, axis=-1)
     target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]

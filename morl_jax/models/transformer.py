@@ -104,7 +104,9 @@ class Transformer(nnx.Module):
     def logits(self, hidden: jax.Array) -> jax.Array:
         """LM head: hidden [..., D] -> float32 logits [..., V]."""
         w = self.head_weight().astype(self.config.dtype)
-        return jnp.einsum("...d,vd->...v", hidden, w, preferred_element_type=jnp.float32)
+        flat = hidden.reshape(-1, hidden.shape[-1])
+        logits = jnp.einsum("nd,vd->nv", flat, w, preferred_element_type=jnp.float32)
+        return logits.reshape(hidden.shape[:-1] + (w.shape[0],))
 
     def __call__(self, tokens: jax.Array, positions: jax.Array, attention_mask: jax.Array,
                  cache: KVCache | None = None) -> ModelOutput:
