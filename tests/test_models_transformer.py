@@ -53,30 +53,32 @@ def test_output_shapes_and_hidden_states_feed_the_head(model):
 
 
 def test_left_padding_gives_the_unpadded_logits(model):
+    """Left-padded rows equal the same sequences at the start of the row (later tokens cannot affect them:
+    causality, tested below), so both layouts share one compiled shape."""
     rng = np.random.default_rng(0)
-    lengths = [7, 1]
     width = 9
-    tokens = np.zeros((2, width), np.int32)
-    mask = np.zeros((2, width), bool)
-    rows = [rng.integers(4, 64, n) for n in lengths]
+    rows = [rng.integers(4, 64, n) for n in (7, 1)]
+    left, left_mask = np.zeros((2, width), np.int32), np.zeros((2, width), bool)
+    right, right_mask = np.zeros((2, width), np.int32), np.zeros((2, width), bool)
     for i, row in enumerate(rows):
-        tokens[i, width - len(row):] = row
-        mask[i, width - len(row):] = True
-    padded = _forward(model, tokens, mask).logits
+        left[i, width - len(row):], left_mask[i, width - len(row):] = row, True
+        right[i, :len(row)], right_mask[i] = row, True  # trailing positions hold extra real tokens
+        right[i, len(row):] = rng.integers(4, 64, width - len(row))
+    padded = _forward(model, left, left_mask).logits
+    alone = _forward(model, right, right_mask).logits
     for i, row in enumerate(rows):
-        alone = _forward(model, row[None], np.ones((1, len(row)), bool)).logits[0]
-        np.testing.assert_allclose(padded[i, width - len(row):], alone, atol=2e-5)
-        assert np.all(np.isfinite(padded[i]))
+        np.testing.assert_allclose(padded[i, width - len(row):], alone[i, :len(row)], atol=2e-5)
+    assert np.all(np.isfinite(padded))
 
 
 def test_attention_is_causal(model):
-    tokens = np.array([[5, 6, 7, 8, 9, 10]])
+    tokens = np.array([[5, 6, 7, 8, 9, 10], [11, 12, 13, 14, 15, 16]])
     changed = tokens.copy()
-    changed[0, 4:] = [30, 31]
+    changed[:, 4:] = [30, 31]
     a = _forward(model, tokens, np.ones_like(tokens, bool)).logits
     b = _forward(model, changed, np.ones_like(tokens, bool)).logits
-    np.testing.assert_allclose(a[0, :4], b[0, :4], atol=1e-6)
-    assert not np.allclose(a[0, 4:], b[0, 4:])
+    np.testing.assert_allclose(a[:, :4], b[:, :4], atol=1e-6)
+    assert not np.allclose(a[:, 4:], b[:, 4:])
 
 
 def test_kv_cache_prefill_then_decode_matches_full_forward(model):
@@ -119,9 +121,9 @@ def test_grouped_query_attention_equals_multi_head_with_repeated_kv_heads():
 
     mha = nnx.merge(graphdef, nnx.from_flat_state([(p, var.replace(value(p)))
                                                    for p, var in nnx.to_flat_state(mha_state)]))
-    tokens = np.array([[3, 9, 27, 17, 51, 8]])
-    mask = np.array([[0, 1, 1, 1, 1, 1]], bool)
-    np.testing.assert_allclose(_forward(gqa, tokens, mask).logits[0, 1:], _forward(mha, tokens, mask).logits[0, 1:],
+    tokens = np.array([[3, 9, 27, 17, 51, 8], [4, 5, 6, 7, 8, 9]])
+    mask = np.array([[0, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]], bool)
+    np.testing.assert_allclose(_forward(gqa, tokens, mask).logits[mask], _forward(mha, tokens, mask).logits[mask],
                                atol=1e-5)
 
 
@@ -134,11 +136,11 @@ def test_every_parameter_has_logical_axes_matching_its_rank(model):
 
 
 def test_hf_style_init():
-    cfg = get_config("arith-cpu")
+    cfg = get_config("tiny")
     state = nnx.state(Transformer(cfg, rngs=nnx.Rngs(0)), nnx.Param)
     flat = {p: v[...] for p, v in nnx.to_flat_state(state)}
     mlp = np.asarray(flat[("layers", 0, "mlp", "gate")])
-    assert abs(mlp.std() - cfg.initializer_range) < 0.05 * cfg.initializer_range and abs(mlp.mean()) < 1e-3
+    assert abs(mlp.std() - cfg.initializer_range) < 0.05 * cfg.initializer_range and abs(mlp.mean()) < 2e-3
     np.testing.assert_array_equal(flat[("norm", "scale")], 1.0)
     other = nnx.state(Transformer(cfg, rngs=nnx.Rngs(0)), nnx.Param)
     assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(other)))
@@ -148,7 +150,7 @@ def test_bfloat16_compute_stays_close_to_float32(model):
     cfg16 = model.config.replace(dtype=jnp.bfloat16)
     graphdef, state = nnx.split(model)
     model16 = nnx.merge(nnx.split(Transformer(cfg16, rngs=nnx.Rngs(0)))[0], state)
-    tokens, mask = np.array([[4, 9, 12, 40, 33]]), np.ones((1, 5), bool)
+    tokens, mask = np.array([[4, 9, 12, 40, 33, 7], [5, 6, 7, 8, 9, 10]]), np.ones((2, 6), bool)
     out16 = _forward(model16, tokens, mask)
     assert out16.hidden_states.dtype == jnp.bfloat16 and out16.logits.dtype == jnp.float32
     np.testing.assert_allclose(out16.logits, _forward(model, tokens, mask).logits, atol=0.1)

@@ -13,11 +13,13 @@ SCRIPT = textwrap.dedent('''
     import jax, jax.numpy as jnp, numpy as np
     from flax import nnx
     from jax.sharding import PartitionSpec as P
-    from morl_jax.models import Transformer, generate, get_config, positions_from_mask, token_logprobs
-    from morl_jax.parallel import batch_sharding, create_sharded_model, make_mesh
+    import tempfile
+    from morl_jax.models import (Transformer, from_pretrained, generate, get_config, positions_from_mask,
+                                 save_pretrained, token_logprobs)
+    from morl_jax.parallel import batch_sharding, create_sharded_model, make_mesh, state_shardings
 
     assert jax.device_count() == 8
-    cfg = get_config("tiny", qkv_bias=True)
+    cfg = get_config("tiny", qkv_bias=True, family="qwen2")
     mesh = make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
     sharded = create_sharded_model(lambda: Transformer(cfg, rngs=nnx.Rngs(0)), mesh)
     graphdef, state = nnx.split(sharded)
@@ -28,6 +30,13 @@ SCRIPT = textwrap.dedent('''
     assert gate.addressable_shards[0].data.shape == (cfg.hidden_size // 2, cfg.intermediate_size // 2)
     assert sharded.layers[0].attn.k[...].sharding.spec == P("fsdp", "tensor", None)
     assert len(reference.layers[0].mlp.gate[...].sharding.device_set) == 1
+    with tempfile.TemporaryDirectory() as tmp:  # checkpoint tensors placed straight into their shards
+        save_pretrained(reference, tmp)
+        loaded = from_pretrained(tmp, shardings=lambda abstract: state_shardings(abstract, mesh))
+    assert loaded.layers[1].mlp.down[...].sharding.spec == P("tensor", "fsdp")
+    for a, b in zip(jax.tree.leaves(nnx.state(loaded)), jax.tree.leaves(nnx.state(sharded))):
+        assert a.sharding == b.sharding
+        np.testing.assert_array_equal(a, b)
 
     rng = np.random.default_rng(0)
     tokens = rng.integers(3, 64, (8, 12)).astype(np.int32)

@@ -151,7 +151,9 @@ def from_pretrained(path: str, *, dtype: Any = None, param_dtype: Any = None,
                              f"{'/'.join(map(str, p))} {expected.shape} of the config")
         array = array.astype(expected.dtype)
         sharding = flat_target.get(p)
-        values[p] = jax.device_put(array, sharding[...] if sharding is not None else None)
+        if isinstance(sharding, nnx.Variable):
+            sharding = sharding.get_value()
+        values[p] = jax.device_put(array, sharding)
 
     state = jax.tree_util.tree_map_with_path(
         lambda kp, var: var.replace(values[_path(kp)]), abstract_state,
