@@ -1,5 +1,5 @@
 """Parity with transformers (skipped without torch + transformers): random tiny Llama (Llama-3 rope scaling,
-untied head), Qwen2 (q/k/v bias, tied) and Qwen3 (q/k norm, untied) models saved by transformers and loaded by
+q/k/v/o biases, untied head), Qwen2 (q/k/v bias, tied) and Qwen3 (q/k norm, untied) models saved by transformers and loaded by
 morl_jax give the same logits on padded batches and the same greedy generations; our save_pretrained output loads
 back into transformers with the same logits."""
 
@@ -23,7 +23,7 @@ COMMON = dict(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_l
               bos_token_id=2, eos_token_id=1, pad_token_id=0)
 FAMILIES = {
     "llama3-untied": lambda: transformers.LlamaConfig(
-        **COMMON, tie_word_embeddings=False,
+        **COMMON, tie_word_embeddings=False, attention_bias=True,
         rope_parameters={"rope_type": "llama3", "rope_theta": 10000.0, "factor": 4.0, "low_freq_factor": 1.0,
                          "high_freq_factor": 4.0, "original_max_position_embeddings": 16}),
     "qwen2-tied": lambda: transformers.Qwen2Config(**COMMON, tie_word_embeddings=True,

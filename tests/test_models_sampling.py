@@ -80,6 +80,12 @@ def test_eos_stops_rows_masks_and_pads(split_model, prompts):
         np.testing.assert_array_equal(rollout.completion_mask[row], np.arange(C) < length)
         assert np.all(np.asarray(rollout.logprobs[row, length:]) == 0)
     assert int(rollout.lengths[0]) <= 3 and int(rollout.tokens[0, rollout.lengths[0] - 1]) == eos
+    second = int(free.tokens[2, 0])  # several EOS ids: each row stops at the first of any of them
+    both = _run(split_model, prompts, greedy=True, eos_id=(eos, second), pad_id=63)
+    for row in range(3):
+        hits = [i for i, t in enumerate(np.asarray(free.tokens[row])) if int(t) in (eos, second)]
+        assert int(both.lengths[row]) == (hits[0] + 1 if hits else C)
+    assert int(both.lengths[2]) == 1
 
 
 def test_behaviour_logprobs_and_last_hidden_match_a_recomputation(split_model, prompts):

@@ -73,7 +73,7 @@ def sample_tokens(logits: jax.Array, key: jax.Array, *, temperature: float | jax
 
 
 def _generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array, prompt_mask: jax.Array,
-              key: jax.Array, temperature: jax.Array, eos_id: jax.Array, pad_id: jax.Array, *, max_new_tokens: int,
+              key: jax.Array, temperature: jax.Array, eos_ids: jax.Array, pad_id: jax.Array, *, max_new_tokens: int,
               top_k: int, top_p: float, greedy: bool) -> Rollout:
     model: Transformer = nnx.merge(graphdef, state)
     batch, prompt_len = prompt_tokens.shape
@@ -106,7 +106,7 @@ def _generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array
         tokens = jax.lax.dynamic_update_slice_in_dim(tokens, token[:, None], step, axis=1)
         mask = jax.lax.dynamic_update_slice_in_dim(mask, active[:, None], step, axis=1)
         logprobs = jax.lax.dynamic_update_slice_in_dim(logprobs, jnp.where(active, logp, 0.0)[:, None], step, axis=1)
-        done = done | (token == eos_id)
+        done = done | jnp.any(token[:, None] == eos_ids[None, :], axis=1)
         out = model(token[:, None], (next_position + step)[:, None], ones, cache)
         last_hidden = jnp.where(active[:, None], out.hidden_states[:, 0], last_hidden)
         return step + 1, out.cache, out.logits[:, 0], tokens, mask, logprobs, done, last_hidden
@@ -124,10 +124,12 @@ _generate_jit = jax.jit(_generate, static_argnames=("graphdef", "max_new_tokens"
 
 
 def generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array, prompt_mask: jax.Array,
-             key: jax.Array, *, max_new_tokens: int, eos_id: int | None, pad_id: int,
+             key: jax.Array, *, max_new_tokens: int, eos_id: int | Sequence[int] | None, pad_id: int,
              temperature: float | jax.Array = 1.0, top_k: int = 0, top_p: float = 1.0,
              greedy: bool = False) -> Rollout:
-    """Sample `max_new_tokens` (at most) per left-padded prompt [B, P]; `eos_id=None` never stops early.
+    """Sample `max_new_tokens` (at most) per left-padded prompt [B, P].
+
+    A row stops at its first `eos_id` token (one id or several, e.g. Llama 3's); `eos_id=None` never stops early.
 
     Every prompt row must contain at least one real token. Behaviour log-probs are those of the
     temperature-scaled distribution before top-k/top-p filtering (what `token_logprobs(..., temperature)`
@@ -142,9 +144,18 @@ def generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array,
     if isinstance(temperature, (int, float)) and temperature <= 0:
         raise ValueError(f"generate: temperature must be > 0 (use greedy=True for argmax), got {temperature}")
     return _generate_jit(graphdef, state, prompt_tokens, prompt_mask, key, jnp.asarray(temperature, jnp.float32),
-                         jnp.asarray(-1 if eos_id is None else eos_id, jnp.int32), jnp.asarray(pad_id, jnp.int32),
+                         jnp.asarray(_eos_ids(eos_id), jnp.int32), jnp.asarray(pad_id, jnp.int32),
                          max_new_tokens=int(max_new_tokens), top_k=int(top_k), top_p=float(top_p),
                          greedy=bool(greedy))
+
+
+def _eos_ids(eos_id: int | Sequence[int] | None) -> list[int]:
+    if eos_id is None:
+        return [-1]  # matches no token
+    ids = [int(eos_id)] if isinstance(eos_id, (int, np.integer)) else [int(i) for i in eos_id]
+    if not ids:
+        raise ValueError("generate: eos_id is an empty sequence (use None to never stop early)")
+    return ids
 
 
 def generate_text(model: Transformer, tokenizer: Any, prompts: Sequence[str], *, max_new_tokens: int = 64,
