@@ -40,23 +40,28 @@ class Staircase(NamedTuple):
 
 
 def staircase(x: jnp.ndarray, y: jnp.ndarray, floor_y) -> Staircase:
-    """Builds the staircase of the points (x, y); rows with y <= floor_y never own a step."""
+    """Builds the staircase of the points (x, y); rows with y <= floor_y never own a step.
+
+    Running extrema use `associative_scan`: on CPU `lax.cummax` lowers to a reduce-window that is ~1.4x
+    slower here end to end.
+    """
     n = x.shape[0]
     x, y = lax.stop_gradient(x), lax.stop_gradient(y)
     index = jnp.arange(n)
     keys = _sortable_int(x)
     sorted_keys = lax.sort(keys)
+    # Points with equal x all land in their value's first slot; the slots after it up to the next
+    # distinct value stay empty, so slot left + 1 already sees only strictly larger x.
     left = _searchsorted(sorted_keys, keys, "left")
-    right = _searchsorted(sorted_keys, keys, "right")
 
     slot_max = jnp.full((n,), floor_y, dtype=y.dtype).at[left].max(y)
     slot_owner = jnp.full((n,), n).at[left].min(jnp.where(y == slot_max[left], index, n))
-    upper = lax.cummax(slot_max, axis=0, reverse=True)
+    upper = lax.associative_scan(jnp.maximum, slot_max, reverse=True)
     upper_next = jnp.append(upper[1:], jnp.asarray(floor_y, y.dtype))
-    step_slot = lax.cummin(jnp.where(slot_max > upper_next, index, n), axis=0, reverse=True)
+    step_slot = lax.associative_scan(jnp.minimum, jnp.where(slot_max > upper_next, index, n), reverse=True)
     step_owner = jnp.append(jnp.where(step_slot < n, slot_owner[jnp.minimum(step_slot, n - 1)], n), n)
 
-    above_y = jnp.append(upper, jnp.asarray(floor_y, y.dtype))[right]
+    above_y = jnp.append(upper, jnp.asarray(floor_y, y.dtype))[left + 1]
     front = (y > above_y) & (y == upper[left])
     front_count = jnp.zeros((n,), jnp.int32).at[left].add(front.astype(jnp.int32))
     higher = _searchsorted(-upper, -y, "left")
@@ -64,7 +69,7 @@ def staircase(x: jnp.ndarray, y: jnp.ndarray, floor_y) -> Staircase:
         front=front,
         first_copy=front & (slot_owner[left] == index),
         duplicated=front & (front_count[left] > 1),
-        above=step_owner[right],
+        above=step_owner[left + 1],
         next_left=jnp.where(higher > 0, step_owner[jnp.maximum(higher - 1, 0)], n),
     )
 
