@@ -155,9 +155,7 @@ def from_pretrained(path: str, *, dtype: Any = None, param_dtype: Any = None,
             sharding = sharding.get_value()
         values[p] = jax.device_put(array, sharding)
 
-    state = jax.tree_util.tree_map_with_path(
-        lambda kp, var: var.replace(values[_path(kp)]), abstract_state,
-        is_leaf=lambda x: isinstance(x, nnx.Variable))
+    state = nnx.from_flat_state([(p, var.replace(values[p])) for p, var in nnx.to_flat_state(abstract_state)])
     return nnx.merge(graphdef, state)
 
 
@@ -194,10 +192,3 @@ def save_pretrained(model: Transformer, path: str, *, max_shard_bytes: int = 5 *
     with open(os.path.join(path, _INDEX_FILE), "w") as f:
         json.dump(index, f, indent=2)
 
-
-def _path(keypath: tuple[Any, ...]) -> Path:
-    """jax key path of a Variable leaf -> nnx flat-state path."""
-    out = []
-    for k in keypath:
-        out.append(k.key if hasattr(k, "key") else k.name if hasattr(k, "name") else k.idx)
-    return tuple(out)
