@@ -129,6 +129,31 @@ def test_hypervolume_improvement_matches_moocore(x64, d):
         assert got == pytest.approx(expected, abs=1e-12) and got >= 0
 
 
+@pytest.mark.parametrize("d", [2, 3])
+def test_single_point_improvement_matches_moocore(x64, d):
+    """One new point takes the box-minus-shadows path."""
+    rng = np.random.default_rng(10 + d)
+    archive = rng.random((8, d))
+    archive[3] = 1.2  # would dominate everything, but is masked out
+    ref = np.full(d, 0.1)
+    mask = np.arange(8) != 3
+    candidates = np.concatenate([rng.random((6, d)), archive[:2] * 0.9, archive[3:4], np.full((1, d), 0.05)])
+    gains = jax.vmap(lambda p: P.hypervolume_improvement(archive, p[None], ref, mask))(candidates)
+    for point, got in zip(candidates, np.asarray(gains)):
+        expected = hv(np.vstack([archive[mask], point]), ref) - hv(archive[mask], ref)
+        assert got == pytest.approx(expected, abs=1e-12)
+    assert np.all(np.asarray(gains)[6:8] == 0)  # dominated by the archive
+    assert np.asarray(gains)[8] > 0  # archive[3] is masked out, so re-adding it gains
+
+
+def test_single_point_improvement_of_a_dominated_point_is_exactly_zero_in_float32():
+    rng = np.random.default_rng(12)
+    archive = rng.random((50, 2)).astype(np.float32)
+    dominated = archive * np.float32(0.999)
+    gains = jax.vmap(lambda p: P.hypervolume_improvement(archive, p[None], np.zeros(2, np.float32)))(dominated)
+    assert np.all(np.asarray(gains) == 0)
+
+
 def test_hypervolume_improvement_gradient_flows_to_the_new_point(x64):
     archive = np.array([[1.0, 3.0], [3.0, 1.0]])
     new = np.array([[2.0, 2.0]])

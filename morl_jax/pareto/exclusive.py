@@ -79,8 +79,10 @@ def hypervolume_improvement(
 ) -> jnp.ndarray:
     """HV(A ∪ P) - HV(A): the hypervolume gained by adding the rows of `new_points` to `archive`.
 
-    Both are (n, d) arrays with optional masks; the result is floored at 0 to remove rounding noise when
-    the new points add nothing (its gradient is then 0).
+    Both are (n, d) arrays with optional masks. For a single new point p the gain is computed as
+    vol(box(p)) - HV({min(a, p) : a in A}), the part of p's box that A leaves uncovered: its rounding error
+    scales with p's box rather than with HV(A), and a dominated p gets exactly 0 in 2-D. The result is
+    floored at 0 (its gradient is then 0).
     """
     dtype = float_dtype(archive, new_points, ref)
     a = as_points(archive, "archive", dtype)
@@ -89,6 +91,16 @@ def hypervolume_improvement(
         raise ValueError(f"archive has d={a.shape[1]} objectives but new_points has d={p.shape[1]}.")
     a_mask = as_mask(archive_mask, a.shape[0], "archive_mask")
     p_mask = as_mask(new_mask, p.shape[0], "new_mask")
-    union = jnp.concatenate([a, p], axis=0)
-    gain = hypervolume(union, ref, jnp.concatenate([a_mask, p_mask])) - hypervolume(a, ref, a_mask)
+    if p.shape[0] == 1:
+        gain = _single_point_improvement(a, p[0], ref, a_mask, p_mask[0])
+    else:
+        union = jnp.concatenate([a, p], axis=0)
+        gain = hypervolume(union, ref, jnp.concatenate([a_mask, p_mask])) - hypervolume(a, ref, a_mask)
     return jnp.where(gain > 0, gain, 0)
+
+
+def _single_point_improvement(archive, point, ref, archive_mask, point_real) -> jnp.ndarray:
+    """vol(box(point)) minus the volume of the archive's shadows min(a, point) inside that box."""
+    (point,), ref_arr, _ = prepare(point[None], ref, point_real[None])
+    shadows, _, covered = prepare(jnp.minimum(archive, point), ref_arr, archive_mask)
+    return jnp.prod(point - ref_arr) - exact_hypervolume(shadows, ref_arr, covered)
