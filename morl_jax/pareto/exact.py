@@ -78,7 +78,7 @@ def exact_cost(n: int, d: int) -> int:
 
 
 def _sort_order(keys: tuple[jnp.ndarray, ...]) -> jnp.ndarray:
-    """Permutation sorting rows lexicographically by `keys` (ascending; ties broken by the last key)."""
+    """Permutation sorting rows lexicographically by `keys` (ascending; full ties keep row order)."""
     keys = tuple(lax.stop_gradient(k) for k in keys)
     return lax.sort(keys + (lax.iota(jnp.int32, keys[0].shape[0]),), num_keys=len(keys))[-1]
 
