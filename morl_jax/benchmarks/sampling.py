@@ -28,7 +28,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from morl_jax.models import (CharTokenizer, Transformer, encode_prompts, from_pretrained, generate, get_config,

@@ -8,13 +8,14 @@ repeated calls with the same shapes reuse one compilation; `temperature`, `eos_i
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx, struct
 
+from morl_jax.models.tokenizers import Tokenizer, decode_completions, encode_prompts
 from morl_jax.models.transformer import KVCache, Transformer, positions_from_mask
 
 # Largest Gumbel noise block (max_new_tokens * batch * vocab elements) drawn before the decode loop.
@@ -158,12 +159,10 @@ def _eos_ids(eos_id: int | Sequence[int] | None) -> list[int]:
     return ids
 
 
-def generate_text(model: Transformer, tokenizer: Any, prompts: Sequence[str], *, max_new_tokens: int = 64,
+def generate_text(model: Transformer, tokenizer: Tokenizer, prompts: Sequence[str], *, max_new_tokens: int = 64,
                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
                   seed: int = 0, chat: bool = False) -> list[str]:
     """Interactive convenience: prompts -> completion strings (special tokens dropped)."""
-    from morl_jax.models.tokenizers import decode_completions, encode_prompts
-
     tokens, mask = encode_prompts(tokenizer, prompts, chat=chat)
     graphdef, state = nnx.split(model)
     rollout = generate(graphdef, state, jnp.asarray(tokens), jnp.asarray(mask), jax.random.key(seed),
