@@ -50,8 +50,7 @@ def lattice_set(rng, n, d):
     return points
 
 
-@pytest.mark.parametrize("leave_one_out", [False, True])
-@pytest.mark.parametrize("d", [2, 3, 4])
+@pytest.mark.parametrize("d, leave_one_out", [(2, False), (2, True), (3, False), (3, True), (4, True)])
 def test_matches_moocore_and_brute_force(x64, d, leave_one_out):
     rng = np.random.default_rng(d)
     ref = np.full(d, -0.25)
@@ -75,14 +74,12 @@ def test_semantics_differ_when_a_point_exposes_another(x64):
 
 @pytest.mark.parametrize("leave_one_out", [False, True])
 @pytest.mark.parametrize("d", [2, 3])
-def test_zero_for_copies_dominated_boundary_and_masked_rows(x64, d, leave_one_out):
+def test_zero_for_copies_dominated_and_boundary_rows(x64, d, leave_one_out):
+    """(The padding in `contributions` adds masked rows that would dominate everything.)"""
     unit = np.ones(d)
-    points = np.stack([2 * unit, 2 * unit, unit, np.r_[0.0, 3 * unit[1:]], 3 * unit])
-    mask = np.array([True, True, True, True, False])
-    np.testing.assert_array_equal(contributions(points[mask], 0.0, leave_one_out), np.zeros(4))
+    points = np.stack([2 * unit, 2 * unit, unit, np.r_[0.0, 3 * unit[1:]]])
+    np.testing.assert_array_equal(contributions(points, 0.0, leave_one_out), np.zeros(4))
     np.testing.assert_allclose(contributions(points[:1], 0.0, leave_one_out), [2.0**d])
-    unpadded = np.asarray(P.contributions(points, np.zeros(d), mask, leave_one_out=leave_one_out))
-    np.testing.assert_array_equal(unpadded, np.zeros(5))
 
 
 def test_2d_sweep_equals_generic_path_and_vmaps(x64):
@@ -110,12 +107,12 @@ def test_infeasible_contributions_raise():
 # -------------------------------------------------------------------------------- improvement
 
 
-@pytest.mark.parametrize("d", [2, 3])
-def test_hypervolume_improvement_matches_moocore(x64, d):
+def test_hypervolume_improvement_matches_moocore(x64):
+    d = 3
     rng = np.random.default_rng(d)
     archive, new = rng.random((8, d)), rng.random((3, d))
     ref = np.full(d, 0.1)
-    improvement = jax.jit(P.hypervolume_improvement)  # masks always given: one compilation per d
+    improvement = jax.jit(P.hypervolume_improvement)  # masks always given: one compilation
     everything, all_new = np.ones(8, dtype=bool), np.ones(3, dtype=bool)
     cases = [
         (archive, new, everything, all_new),

@@ -24,7 +24,7 @@ def test_one_dimension_is_exact():
     assert float(ESTIMATE(points, np.array([0.5], np.float32), 4, jax.random.key(0))) == pytest.approx(2.5)
 
 
-@pytest.mark.parametrize("d", [2, 3, 5])
+@pytest.mark.parametrize("d", [2, 5])
 def test_close_to_exact_hypervolume(d):
     rng = np.random.default_rng(d)
     points = rng.random((32, d))
