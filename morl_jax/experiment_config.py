@@ -54,6 +54,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.rl.level = "reward"  # "reward": scalarise then estimate; "advantage": estimate per objective, combine
     c.rl.eps = 0.0  # the estimator's epsilon; 0 keeps its own default (1e-6 group std, 1e-8 whitening)
     c.rl.num_steps = 100
+    c.rl.shuffle_prompts = True  # False: the train split in file order (as the peer workload)
     c.rl.prompts_per_step = 16
     c.rl.group_size = 8
     c.rl.max_prompt_length = 0  # 0: the longest prompt of the task's splits

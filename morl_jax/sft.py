@@ -8,6 +8,7 @@ second run (or another run sharing `sft.cache_dir`) skips the training.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -47,8 +48,20 @@ def encode_examples(tokenizer: Tokenizer, examples: Sequence[tuple[str, str]], p
             "completion_mask": comp_mask}
 
 
-def make_sft_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, prompt_len: int) -> Callable:
-    """step(params, opt_state, batch) -> (params, opt_state, loss): one jit'd AdamW step on completion NLL."""
+def make_optimizer(*, steps: int, learning_rate: float, warmup_steps: int, weight_decay: float
+                   ) -> optax.GradientTransformation:
+    """AdamW after global-norm clipping, warm-up then cosine decay to a tenth of the peak."""
+    warmup = min(warmup_steps, steps - 1)
+    schedule = optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup, steps, end_value=learning_rate * 0.1)
+    return optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=weight_decay))
+
+
+@functools.lru_cache(maxsize=8)
+def make_sft_step(graphdef: nnx.GraphDef, prompt_len: int, **optimizer: Any
+                  ) -> tuple[optax.GradientTransformation, Callable]:
+    """(tx, step): step(params, opt_state, batch) -> (params, opt_state, loss), one jit'd AdamW step on the
+    completion NLL. Cached, so runs with the same structure and settings in one process compile it once."""
+    tx = make_optimizer(**optimizer)
 
     def loss_fn(params, batch):
         model = nnx.merge(graphdef, params)
@@ -62,18 +75,16 @@ def make_sft_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, prom
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    return step
+    return tx, step
 
 
 def train(graphdef: nnx.GraphDef, params: Any, data: dict[str, np.ndarray], *, steps: int, batch_size: int,
           learning_rate: float, warmup_steps: int, weight_decay: float, seed: int, prompt_len: int,
           log: Callable[[str], None] = print) -> tuple[Any, list[float]]:
     """`steps` AdamW steps (warm-up + cosine decay) on random batches of `data`; returns params and losses."""
-    warmup = min(warmup_steps, steps - 1)
-    schedule = optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup, steps, end_value=learning_rate * 0.1)
-    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=weight_decay))
+    tx, step = make_sft_step(graphdef, prompt_len, steps=steps, learning_rate=learning_rate,
+                             warmup_steps=warmup_steps, weight_decay=weight_decay)
     opt_state = tx.init(params)
-    step = make_sft_step(graphdef, tx, prompt_len)
     rng = np.random.default_rng(seed)
     num = len(data["tokens"])
     losses, start = [], time.time()

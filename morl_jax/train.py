@@ -29,6 +29,9 @@ PROGRESS_KEYS = ("reward/accuracy", "reward/conciseness", "reward/clarity", "com
                  "eval/greedy/accuracy", "time/step_s")
 
 
+_UPDATE_CACHE: dict[tuple, Any] = {}
+
+
 class TrainingDivergedError(FloatingPointError):
     """The loss became NaN/inf; the run stops and the last good checkpoint is kept."""
 
@@ -149,6 +152,18 @@ class Experiment:
                                        params_sh, transform_non_params=lambda _: self.replicated)
         return UpdateState(params_sh, opt_sh, jax.tree.map(lambda _: self.replicated, state.weights))
 
+    def compiled_update(self, graphdef: nnx.GraphDef, shardings: UpdateState) -> Any:
+        """The jit'd update, shared by every Experiment of this process with the same structure and settings
+        (a sweep or a test suite compiles it once)."""
+        c = self.config
+        key = (graphdef, self.settings, c.optimizer.to_json(), c.rl.num_steps, c.weighting.to_json(), self.mesh,
+               jax.tree.structure(shardings), tuple(jax.tree.leaves(shardings)))
+        if key not in _UPDATE_CACHE:
+            _UPDATE_CACHE[key] = jax.jit(make_update(graphdef, self.tx, self.weight_opt, self.settings),
+                                         in_shardings=(shardings, None, self.replicated, None),
+                                         out_shardings=(shardings, self.replicated), donate_argnums=(0,))
+        return _UPDATE_CACHE[key]
+
     @property
     def replicated(self) -> jax.sharding.NamedSharding:
         return jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
@@ -185,7 +200,8 @@ class Experiment:
         state = state._replace(opt_state=opt_state)
         key = jax.random.PRNGKey(c.seed)
 
-        iterator = tasks.PromptIterator(self.task.split("train"), c.rl.prompts_per_step, seed=c.seed)
+        iterator = tasks.PromptIterator(self.task.split("train"), c.rl.prompts_per_step, seed=c.seed,
+                                        shuffle=c.rl.shuffle_prompts)
         evaluator = evaluate.Evaluator(
             self.task, self.tokenizer, graphdef, c.eval.split,
             evaluate.EvalSettings(c.eval.num_prompts, c.eval.num_samples, c.rl.max_new_tokens, c.rl.temperature,
@@ -202,9 +218,7 @@ class Experiment:
             initial = host["initial"]
             logger.message(f"resumed from step {start_step} in {workdir}")
 
-        update = jax.jit(make_update(graphdef, self.tx, self.weight_opt, self.settings),
-                         in_shardings=(shardings, None, self.replicated, None), out_shardings=(shardings, self.replicated),
-                         donate_argnums=(0,))
+        update = self.compiled_update(graphdef, shardings)
         eval_key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1 << 30)
         maximise = list(self.task.maximise)
 

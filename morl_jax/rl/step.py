@@ -112,7 +112,7 @@ def make_update(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, weight
             (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, mb, prompt_len)
             updates, opt_state = tx.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
-            metrics.update(loss=loss, grad_norm=optax.global_norm(grads))
+            metrics.update(loss=loss, grad_norm=optax.tree.norm(grads))
             return (params, opt_state), metrics
 
         order = _minibatch_order(key, n, settings).reshape(-1, n // settings.minibatches)

@@ -1,0 +1,157 @@
+"""The experiment loop end to end on a tiny config: outputs, determinism, resumption, bad input, divergence."""
+
+import json
+import os
+import sys
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from morl_jax import train
+from morl_jax.checkpointing import Checkpointer
+from morl_jax.logging import read_metrics
+from morl_jax.rewards import RewardFunctionError, RewardSet
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "configs"))
+import arith  # noqa: E402
+
+
+def _config(**rl):
+    c = arith.get_config("size=test")
+    for key, value in rl.items():
+        c.rl[key] = value
+    return c
+
+
+def _comparable(rows):
+    """Metric rows without wall-clock timings."""
+    return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("reference"))
+    summary = train.run(_config(), workdir)
+    return workdir, summary
+
+
+def test_a_run_writes_metrics_checkpoints_plot_and_summary(reference_run):
+    workdir, summary = reference_run
+    rows = read_metrics(workdir)
+    assert [r["step"] for r in rows] == [0, 1, 2, 3, 4]
+    train_row = rows[1]
+    for name in ("accuracy", "conciseness", "clarity"):
+        assert 0.0 <= train_row[f"reward/{name}"] <= 1.0
+        assert f"weight/{name}" in train_row
+    assert train_row["weight/accuracy"] == pytest.approx(0.334, abs=1e-6)
+    for key in ("loss", "pg_loss", "entropy", "grad_norm", "completion_length", "train/steps_written"):
+        assert np.isfinite(train_row[key]), key
+    evals = [r for r in rows if "eval/greedy/accuracy" in r]
+    assert [r["step"] for r in evals] == [0, 2, 4]
+    assert all(r["eval/sampled/hypervolume"] >= 0 for r in evals)
+    assert Checkpointer(os.path.join(workdir, "checkpoints")).all_steps() == [2, 4]
+    assert os.path.getsize(os.path.join(workdir, "pareto_front.png")) > 1000
+    assert os.listdir(os.path.join(workdir, "tensorboard"))
+    with open(os.path.join(workdir, "summary.json")) as f:
+        on_disk = json.load(f)
+    assert on_disk["objectives"] == ["accuracy", "length", "clarity"]
+    assert set(on_disk["hypervolume"]) == {"greedy", "sampled"}
+    assert on_disk["final"]["greedy"] == summary["final"]["greedy"]
+    final_eval = evals[-1]
+    assert summary["final"]["greedy"]["length"] == pytest.approx(final_eval["eval/greedy/length"])
+    assert summary["hypervolume"]["sampled"] == pytest.approx(final_eval["eval/sampled/hypervolume"])
+
+
+def test_same_config_and_seed_give_identical_metrics(reference_run, tmp_path):
+    workdir, _ = reference_run
+    train.run(_config(), str(tmp_path))
+    assert _comparable(read_metrics(str(tmp_path))) == _comparable(read_metrics(workdir))
+
+
+def test_a_different_seed_gives_different_metrics(reference_run, tmp_path):
+    workdir, _ = reference_run
+    c = _config()
+    c.seed = 1
+    train.run(c, str(tmp_path))
+    assert _comparable(read_metrics(str(tmp_path))) != _comparable(read_metrics(workdir))
+
+
+@pytest.mark.parametrize("stop_after", [2, 3])
+def test_interrupted_run_resumes_to_the_same_numbers(reference_run, tmp_path, stop_after):
+    """Killed after step k (on or between checkpoints), the rerun in the same workdir equals the reference."""
+    workdir, summary = reference_run
+    first = train.run(_config(), str(tmp_path), stop_after=stop_after)
+    assert first == {}  # an unfinished run has no summary yet
+    assert max(r["step"] for r in read_metrics(str(tmp_path))) == stop_after
+    resumed = train.run(_config(), str(tmp_path))
+    assert _comparable(read_metrics(str(tmp_path))) == _comparable(read_metrics(workdir))
+    assert resumed["hypervolume"] == summary["hypervolume"]
+    assert resumed["final"] == summary["final"]
+
+
+class _Messages:
+    def __init__(self):
+        self.lines = []
+
+    def message(self, text):
+        self.lines.append(text)
+
+
+def test_warm_start_is_cached_under_a_fingerprint_of_its_settings(tmp_path):
+    exp = train.Experiment(_config(), str(tmp_path))
+    graphdef, params = nnx.split(exp.init_model())
+    log = _Messages()
+    trained = exp.warm_start(graphdef, params, log)
+    assert not any("reusing" in line for line in log.lines)
+    reused = exp.warm_start(graphdef, params, log)
+    assert "reusing the cached SFT" in log.lines[-1]
+    for a, b in zip(jax.tree.leaves(trained), jax.tree.leaves(reused)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    exp.config.sft.num_examples += 1  # different settings: trained again, not reused
+    log.lines.clear()
+    exp.warm_start(graphdef, params, log)
+    assert not any("reusing" in line for line in log.lines)
+
+
+def test_a_failing_reward_function_is_named_with_its_sample(tmp_path):
+    def exploding(prompts, completions, **_):
+        return [1.0 if "9" not in c else float("nan") for c in completions]
+
+    def raising(prompts, completions, **_):
+        if any(len(c) > 0 for c in completions):
+            raise ZeroDivisionError("boom")
+        return [0.0] * len(completions)
+
+    def fine(prompts, completions, **_):
+        return np.zeros(len(completions))
+
+    for fn, name, pattern in ((exploding, "exploding", r"'conciseness' returned nan for sample \d+.*completion="),
+                              (raising, "raising", r"'conciseness' raised ZeroDivisionError: boom on sample \d+")):
+        exp = train.Experiment(_config(num_steps=2), str(tmp_path / name))
+        exp.reward_set = RewardSet({"accuracy": fine, "conciseness": fn, "clarity": fine})
+        with pytest.raises(RewardFunctionError, match=pattern):
+            exp.run()
+        assert Checkpointer(str(tmp_path / name / "checkpoints")).all_steps() == []
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    train.run(_config(), str(tmp_path), stop_after=2)
+    assert Checkpointer(str(tmp_path / "checkpoints")).all_steps() == [2]
+
+    from morl_jax.rl import step as step_module
+
+    real = step_module.policy_loss
+
+    def nan_loss(*args, **kwargs):
+        loss, metrics = real(*args, **kwargs)
+        return loss * np.nan, metrics
+
+    monkeypatch.setattr(step_module, "policy_loss", nan_loss)
+    monkeypatch.setattr(train, "_UPDATE_CACHE", {})  # recompile the update with the patched loss
+    with pytest.raises(train.TrainingDivergedError, match=r"non-finite loss .* at step 3.*step 2"):
+        train.run(_config(), str(tmp_path))
+    ckpt = Checkpointer(str(tmp_path / "checkpoints"))
+    assert ckpt.all_steps() == [2]
+    assert max(r["step"] for r in read_metrics(str(tmp_path))) == 2
