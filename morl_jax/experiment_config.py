@@ -58,7 +58,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.rl.prompts_per_step = 16
     c.rl.group_size = 8
     c.rl.max_prompt_length = 0  # 0: the longest prompt of the task's splits
-    c.rl.max_new_tokens = 64
+    c.rl.max_new_tokens = 128  # the generation limit; the arithmetic task's max_completion_len must match
     c.rl.temperature = 1.0
     c.rl.top_k = 0
     c.rl.top_p = 1.0
@@ -155,11 +155,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
     _require(c.task.name in tasks.task_names(), "task.name",
              f"unknown task '{c.task.name}'; known: {', '.join(tasks.task_names())}")
+    _check_kwargs(tasks.task_factory(c.task.name), dict(c.task.kwargs), "task.kwargs")
     try:
         task = tasks.get_task(c.task.name, **dict(c.task.kwargs))
     except (TypeError, ValueError, KeyError) as e:
         raise ConfigError(f"config key 'task.kwargs': {e}") from e
     try:
+        _check_kwargs(task.reward_set, dict(c.task.rewards), "task.rewards")
         num_rewards = len(task.reward_set(**dict(c.task.rewards)))
     except (TypeError, ValueError, KeyError) as e:
         raise ConfigError(f"config key 'task.rewards': {e}") from e

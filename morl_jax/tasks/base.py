@@ -123,6 +123,13 @@ def task_names() -> tuple[str, ...]:
     return tuple(sorted(_TASKS))
 
 
+def task_factory(name: str) -> Callable[..., Task]:
+    """The class (or factory) registered as `name`, e.g. to inspect its options."""
+    if name not in _TASKS:
+        raise KeyError(f"unknown task {name!r}; known: {', '.join(task_names())}")
+    return _TASKS[name]
+
+
 def get_task(name: str, **kwargs: Any) -> Task:
     """Build the task registered as `name` with its options."""
     if name not in _TASKS:
