@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
 from morl_jax.models import Tokenizer, decode_completions, encode_prompts, generate  # noqa: E402
+from morl_jax.parallel import put_batch  # noqa: E402
 from morl_jax.pareto import ParetoArchive  # noqa: E402
 from morl_jax.tasks import Task  # noqa: E402
 
@@ -42,15 +43,16 @@ class Evaluator:
     """Decodes the first `num_prompts` prompts of a split and scores them with `task.evaluate`."""
 
     def __init__(self, task: Task, tokenizer: Tokenizer, graphdef: nnx.GraphDef, split: str,
-                 settings: EvalSettings, prompt_len: int):
+                 settings: EvalSettings, prompt_len: int, mesh: jax.sharding.Mesh | None = None):
         columns = task.split(split)
         n = min(settings.num_prompts, len(columns["prompt"]))
         self.columns = {k: np.asarray(v)[:n] for k, v in columns.items()}
         self.task, self.tokenizer, self.graphdef, self.settings = task, tokenizer, graphdef, settings
         tokens, mask = encode_prompts(tokenizer, list(self.columns["prompt"]), length=prompt_len)
-        self._prompts = (jnp.asarray(tokens), jnp.asarray(mask))
         reps = settings.num_samples
-        self._sampled_prompts = (jnp.asarray(np.repeat(tokens, reps, 0)), jnp.asarray(np.repeat(mask, reps, 0)))
+        put = (lambda x: jax.tree.map(jnp.asarray, x)) if mesh is None else (lambda x: put_batch(x, mesh))
+        self._prompts = put((tokens, mask))
+        self._sampled_prompts = put((np.repeat(tokens, reps, 0), np.repeat(mask, reps, 0)))
         self._sampled_columns = {k: np.repeat(v, reps, 0) for k, v in self.columns.items()}
 
     def _decode(self, params: Any, prompts: tuple[jax.Array, jax.Array], key: jax.Array, greedy: bool) -> list[str]:

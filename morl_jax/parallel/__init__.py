@@ -8,11 +8,11 @@
 
 from morl_jax.parallel.mesh import MESH_AXES, make_mesh, parse_mesh_spec, resolve_mesh_shape
 from morl_jax.parallel.sharding import (DEFAULT_RULES, batch_sharding, create_sharded_model, logical_axes_of,
-                                        logical_to_spec, rules_from_config, shard_model, shard_state,
+                                        logical_to_spec, put_batch, rules_from_config, shard_model, shard_state,
                                         state_shardings)
 
 __all__ = [
     "DEFAULT_RULES", "MESH_AXES", "batch_sharding", "create_sharded_model", "logical_axes_of", "logical_to_spec",
-    "make_mesh", "parse_mesh_spec", "resolve_mesh_shape", "rules_from_config", "shard_model", "shard_state",
+    "make_mesh", "parse_mesh_spec", "put_batch", "resolve_mesh_shape", "rules_from_config", "shard_model", "shard_state",
     "state_shardings",
 ]

@@ -11,6 +11,7 @@ import math
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
+import numpy as np
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
@@ -123,6 +124,15 @@ def batch_sharding(mesh: jax.sharding.Mesh, ndim: int = 2, rules: Rules = DEFAUL
     shape = None if batch_size is None else (batch_size,)
     spec = logical_to_spec(("batch",), mesh, rules, shape)
     return NamedSharding(mesh, PartitionSpec(*spec, *([None] * (ndim - 1))))
+
+
+def put_batch(tree: Any, mesh: jax.sharding.Mesh, rules: Rules = DEFAULT_RULES) -> Any:
+    """Batch-major host arrays placed on `mesh`, split over the `batch` rule's axes where the size divides."""
+    def put(x):
+        x = np.asarray(x) if not isinstance(x, jax.Array) else x
+        return jax.device_put(x, batch_sharding(mesh, x.ndim, rules, batch_size=x.shape[0]))
+
+    return jax.tree.map(put, tree)
 
 
 def rules_from_config(overrides: Mapping[str, MeshAxes] | None = None,

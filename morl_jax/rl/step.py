@@ -49,6 +49,7 @@ class UpdateSettings:
     kl_coef: float = 0.0
     kl_estimator: str = "k3"
     temperature: float = 1.0
+    max_length: float | None = None  # Dr.GRPO's constant for seq-mean-token-sum-norm (the generation limit)
 
 
 class UpdateState(NamedTuple):
@@ -88,7 +89,7 @@ def make_update(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, weight
         loss, metrics = policy_loss(
             logp, mb["old_logprobs"], mb["advantages"], mb["completion_mask"],
             clip_low=settings.clip_low, clip_high=settings.clip_high, dual_clip=settings.dual_clip,
-            aggregation=settings.aggregation, max_length=float(mb["completion_mask"].shape[1]),
+            aggregation=settings.aggregation, max_length=settings.max_length or float(mb["completion_mask"].shape[1]),
             ref_logprobs=mb.get("ref_logprobs"), kl_coef=settings.kl_coef, kl_estimator=settings.kl_estimator)
         metrics["entropy"] = masked_entropy(jax.lax.stop_gradient(entropy), mb["completion_mask"])
         return loss, metrics
