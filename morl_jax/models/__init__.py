@@ -38,3 +38,9 @@ __all__ = [
     "from_pretrained", "generate", "generate_text", "get_config", "head_logprobs", "load_config", "load_tokenizer",
     "positions_from_mask", "register_config", "sample_tokens", "save_pretrained", "token_logprobs",
 ]
+
+from morl_jax.models.heads import (PreferencePairs, RewardModel, RewardModelScorer, bradley_terry_loss, encode_pairs,
+                                   encode_sequences, fit_reward_model, preference_loss, reward_fns)
+
+__all__ += ["PreferencePairs", "RewardModel", "RewardModelScorer", "bradley_terry_loss", "encode_pairs",
+            "encode_sequences", "fit_reward_model", "preference_loss", "reward_fns"]
