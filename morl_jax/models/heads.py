@@ -203,7 +203,7 @@ def fit_reward_model(model: RewardModel, pairs: PreferencePairs, *, steps: int, 
                      train_backbone: bool = True, seed: int = 0) -> list[dict[str, np.ndarray]]:
     """Train `model` in place for `steps` steps on random batches of `pairs`; returns per-step metrics.
 
-    `tx` defaults to AdamW(`learning_rate`) with global-norm clipping at 1; `train_backbone=False` trains the
+    `tx` defaults to Adam(`learning_rate`) with global-norm clipping at 1; `train_backbone=False` trains the
     heads alone (the backbone stays as loaded).
     """
     if steps <= 0 or batch_size <= 0:
@@ -211,7 +211,7 @@ def fit_reward_model(model: RewardModel, pairs: PreferencePairs, *, steps: int, 
     if pairs.preference.shape[1] != len(model.objectives):
         raise ValueError(f"fit_reward_model: pairs carry {pairs.preference.shape[1]} objectives, the model has "
                          f"{len(model.objectives)} {model.objectives}")
-    tx = tx or optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(learning_rate, weight_decay=0.0))
+    tx = tx or optax.chain(optax.clip_by_global_norm(1.0), optax.adam(learning_rate))
     graphdef, params, rest = nnx.split(model, nnx.Param if train_backbone else RewardHead, ...)
     opt_state = tx.init(params)
     step = make_train_step(graphdef, tx)
