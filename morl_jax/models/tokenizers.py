@@ -176,6 +176,7 @@ def _chat_template(path: str, config: dict[str, Any]) -> str | None:
 def _compile_template(source: str) -> Any:
     """Compile a chat template the way transformers does (sandboxed jinja2, trim/lstrip blocks)."""
     import jinja2
+    import jinja2.ext
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     def raise_exception(message: str) -> None:

@@ -29,6 +29,7 @@ DEFAULT_RULES: tuple[tuple[str, MeshAxes], ...] = (
     ("norm", None),
     ("length", None),
     ("layers", None),
+    ("objectives", None),  # reward-head outputs: K is tiny
 )
 
 

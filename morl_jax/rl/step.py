@@ -117,8 +117,11 @@ def make_update(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, weight
             return (params, opt_state), metrics
 
         order = _minibatch_order(key, n, settings).reshape(-1, n // settings.minibatches)
-        (params, opt_state), per_mb = jax.lax.scan(one_minibatch, (state.params, state.opt_state), order)
-        metrics = jax.tree.map(jnp.mean, per_mb)
+        if order.shape[0] == 1:  # one pass over one batch: no loop (XLA optimises a loop body less)
+            (params, opt_state), metrics = one_minibatch((state.params, state.opt_state), order[0])
+        else:
+            (params, opt_state), per_mb = jax.lax.scan(one_minibatch, (state.params, state.opt_state), order)
+            metrics = jax.tree.map(jnp.mean, per_mb)
         metrics.update(advantage_mean=jnp.mean(adv), advantage_std=jnp.std(adv),
                        advantage_abs_max=jnp.max(jnp.abs(adv)))
         return UpdateState(params, opt_state, weight_state), metrics
