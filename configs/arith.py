@@ -39,14 +39,15 @@ def get_config(arg: str | None = None):
     c.task.name = "arithmetic"
     c.model.preset = "arith-cpu"
     c.model.tokenizer = "char"
-    max_len = 128
-    c.task.kwargs = dict(train_size=4000, validation_size=100, test_size=100, difficulties=(1, 2, 3),
+    max_len = 96
+    c.task.kwargs = dict(train_size=4000, validation_size=100, test_size=100, difficulties=(1, 2),
                          max_completion_len=max_len)
     c.rl.max_new_tokens = max_len
-    c.sft.steps = 600
-    c.sft.batch_size = 64
+    c.sft.steps = 1000
+    c.sft.batch_size = 32
     c.sft.num_examples = 8000
     c.sft.learning_rate = 3e-3
+    c.sft.style_mix = dict(terse=0.2, steps=0.45, verbose=0.1, mistake=0.1, skip=0.15)
     c.rl.num_steps = 100
     c.rl.prompts_per_step = 16
     c.rl.group_size = 8

@@ -24,23 +24,29 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from morl_jax.checkpointing import abstract_like
-from morl_jax.models import Tokenizer, encode_prompts, token_logprobs
+from morl_jax.models import Tokenizer, bucket_length, encode_prompts, token_logprobs
 
 FINGERPRINT_FILE = "fingerprint.json"
 
 
 def encode_examples(tokenizer: Tokenizer, examples: Sequence[tuple[str, str]], prompt_len: int,
-                    completion_len: int) -> dict[str, np.ndarray]:
-    """tokens [M, P+C], attention_mask [M, P+C], completion_mask [M, C] for (prompt, completion) pairs."""
+                    max_completion_len: int) -> dict[str, np.ndarray]:
+    """tokens [M, P+C], attention_mask [M, P+C], completion_mask [M, C] for (prompt, completion) pairs.
+
+    C is the longest completion (with EOS) rounded up to a multiple of 16: no compute on padding the data
+    never reaches. A completion longer than the generation limit is an error (RL could never produce it).
+    """
     prompts, completions = zip(*examples)
     prompt_tokens, prompt_mask = encode_prompts(tokenizer, prompts, length=prompt_len)
-    comp = np.full((len(examples), completion_len), tokenizer.pad_id, np.int32)
-    comp_mask = np.zeros((len(examples), completion_len), bool)
-    for row, text in enumerate(completions):
-        ids = tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_id]
-        if len(ids) > completion_len:
+    encoded = [tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_id] for text in completions]
+    for row, ids in enumerate(encoded):
+        if len(ids) > max_completion_len:
             raise ValueError(f"SFT example {row} has {len(ids)} completion tokens (with EOS), more than the "
-                             f"generation limit {completion_len}: {text!r}")
+                             f"generation limit {max_completion_len}: {completions[row]!r}")
+    width = min(max_completion_len, bucket_length(max(map(len, encoded)), 16))
+    comp = np.full((len(examples), width), tokenizer.pad_id, np.int32)
+    comp_mask = np.zeros((len(examples), width), bool)
+    for row, ids in enumerate(encoded):
         comp[row, :len(ids)] = ids
         comp_mask[row, :len(ids)] = True
     return {"tokens": np.concatenate([prompt_tokens, comp], axis=1),
@@ -78,19 +84,40 @@ def make_sft_step(graphdef: nnx.GraphDef, prompt_len: int, **optimizer: Any
     return tx, step
 
 
+def length_buckets(data: dict[str, np.ndarray], prompt_len: int, width: int = 16) -> list[dict[str, np.ndarray]]:
+    """The examples grouped by completion length (multiples of `width`), each group cut to its own width.
+
+    A batch then pays only for its group's longest completion instead of the data set's; every example keeps
+    its chance of being drawn (a group is drawn with probability proportional to its size).
+    """
+    lengths = data["completion_mask"].sum(axis=1)
+    widths = np.minimum(data["completion_mask"].shape[1], -(-np.maximum(lengths, 1) // width) * width)
+    out = []
+    for w in np.unique(widths):
+        rows = np.flatnonzero(widths == w)
+        out.append({"tokens": data["tokens"][rows, :prompt_len + w],
+                    "attention_mask": data["attention_mask"][rows, :prompt_len + w],
+                    "completion_mask": data["completion_mask"][rows, :w]})
+    return out
+
+
 def train(graphdef: nnx.GraphDef, params: Any, data: dict[str, np.ndarray], *, steps: int, batch_size: int,
           learning_rate: float, warmup_steps: int, weight_decay: float, seed: int, prompt_len: int,
           log: Callable[[str], None] = print) -> tuple[Any, list[float]]:
-    """`steps` AdamW steps (warm-up + cosine decay) on random batches of `data`; returns params and losses."""
+    """`steps` AdamW steps (warm-up + cosine decay) on random length-grouped batches of `data`; returns params
+    and losses."""
     tx, step = make_sft_step(graphdef, prompt_len, steps=steps, learning_rate=learning_rate,
                              warmup_steps=warmup_steps, weight_decay=weight_decay)
     opt_state = tx.init(params)
     rng = np.random.default_rng(seed)
-    num = len(data["tokens"])
+    buckets = length_buckets(data, prompt_len)
+    sizes = np.array([len(b["tokens"]) for b in buckets], float)
     losses, start = [], time.time()
     for i in range(steps):
+        bucket = buckets[rng.choice(len(buckets), p=sizes / sizes.sum())]
+        num = len(bucket["tokens"])
         idx = rng.choice(num, size=batch_size, replace=num < batch_size)
-        params, opt_state, loss = step(params, opt_state, {k: v[idx] for k, v in data.items()})
+        params, opt_state, loss = step(params, opt_state, {k: v[idx] for k, v in bucket.items()})
         losses.append(loss)
         if (i + 1) % max(1, steps // 10) == 0 or i + 1 == steps:
             recent = float(np.mean(jax.device_get(losses[-max(1, steps // 10):])))

@@ -128,7 +128,7 @@ class Experiment:
         s = self.config.sft
         if not s.steps:
             return params
-        parts = {"sft": {k: v for k, v in s.to_dict().items() if k != "cache_dir"}, "model": self.config.model.to_dict(), "task": self.config.task.to_dict(),
+        parts = {"sft": {k: v for k, v in s.to_dict().items() if k != "cache_dir"}, "model": self.config.model.to_dict(), "task": {"name": self.config.task.name, "kwargs": self.config.task.kwargs.to_dict()},
                  "seed": self.config.seed, "prompt_len": self.prompt_len, "completion_len": self.config.rl.max_new_tokens}
         key = sft.fingerprint(parts)
         directory = s.cache_dir or os.path.join(self.workdir, "sft")

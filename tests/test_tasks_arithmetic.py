@@ -65,8 +65,8 @@ def test_columns_are_read_only(task):
             "start"} <= set(cols)
 
 
-_OPENING = re.compile(r"^(\w+) has (\d+) (\w+)\.")
-_SENTENCE = re.compile(r"(?:she|he) (gets|finds|buys|gives|loses|sells|doubles|triples) ?(\d+)?")
+_OPENING = re.compile(r"^(\w+) has (\d+) (\w+)")
+_SENTENCE = re.compile(r", (gets|finds|buys|gives|loses|sells|doubles|triples) ?(\d+)?")
 _MEANING = {"gets": "+", "finds": "+", "buys": "+", "gives": "-", "loses": "-", "sells": "-"}
 
 
@@ -118,7 +118,7 @@ def test_style_properties(problems):
         verbose = styles.render(p, "verbose", rng)
         acc, clar, steps = _check(p, verbose)
         assert (acc, clar) == (1, 1) and len(steps) == p.num_ops and all(s.correct for s in steps)
-        assert len(verbose) >= 1.8 * len(styles.render(p, "steps", rng))
+        assert len(verbose) >= 1.5 * len(styles.render(p, "steps", rng))
 
         acc, clar, steps = _check(p, styles.render(p, "terse", rng))
         assert (acc, clar, steps) == (1, 0, [])
@@ -202,7 +202,7 @@ def test_reward_set_options(task):
 
 
 def test_bad_options():
-    with pytest.raises(ValueError, match="subset of \\[1, 2, 3, 4, 5\\]"):
+    with pytest.raises(ValueError, match="subset of \\[1, 2, 3, 4, 5, 6\\]"):
         get_task("arithmetic", difficulties=(9,))
     with pytest.raises(ValueError, match="unknown conciseness_mode"):
         get_task("arithmetic", conciseness_mode="cubic")

@@ -42,8 +42,8 @@ class ArithmeticTask(Task):
 
     Rewards (in order): accuracy, conciseness (binary vs the running mean, or `linear`), clarity.
     `max_completion_len` is the generation limit: the linear conciseness scale and the length
-    coordinate of `worst_point`. The default 128 holds every style's solution at levels 1-4;
-    verbose solutions at level 5 reach about 150 characters (use 160 there).
+    coordinate of `worst_point`. The default 128 holds every style's solution at every level (the
+    longest, verbose at level 6, has about 125 characters; 96 suffices for levels 1-5).
     """
 
     name = "arithmetic"
@@ -53,7 +53,7 @@ class ArithmeticTask(Task):
     default_weights = (0.334, 0.333, 0.333)  # the paper's "balanced" weighting
 
     def __init__(self, *, seed: int = 0, train_size: int = 2000, validation_size: int = 100,
-                 test_size: int = 100, difficulties: Sequence[int] = (1, 2, 3),
+                 test_size: int = 100, difficulties: Sequence[int] = (1, 2),
                  max_completion_len: int = 128, conciseness_mode: str = "binary"):
         unknown = sorted(set(difficulties) - set(LEVELS))
         if unknown or not difficulties:

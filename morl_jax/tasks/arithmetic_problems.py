@@ -1,7 +1,7 @@
 """Deterministic multi-step arithmetic word problems with difficulty levels and disjoint splits.
 
 A problem is a start value and a sequence of operations applied left to right, told as a short
-story: `ann has 7 pens. she gets 5. she gives 3. how many?` (answer 9). Its split is fixed by a
+story: `ann has 7 pens, gets 5, gives 3. how many?` (answer 9). Its split is fixed by a
 hash of its arithmetic content (`expression`, e.g. `7+5-3`), independent of the seed and of the
 wording, so no arithmetic instance is ever in two splits; within a split problems are unique.
 """
@@ -18,12 +18,10 @@ MAX_VALUE = 999  # multiplications never push a running value above this
 MULTIPLIERS = {2: "doubles", 3: "triples"}
 MAX_STALL = 20_000  # give up after this many draws in a row without a new problem
 
-NAMES = (("ann", "she"), ("eve", "she"), ("kim", "she"), ("liz", "she"),
-         ("bob", "he"), ("tom", "he"), ("sam", "he"), ("max", "he"))
+NAMES = ("ann", "eve", "kim", "liz", "bob", "tom", "sam", "max")
 NOUNS = ("pens", "eggs", "cards", "coins", "books", "cups", "toys", "apples")
 ADD_VERBS = ("gets", "finds", "buys")
 SUB_VERBS = ("gives", "loses", "sells")
-QUESTIONS = ("how many?", "how many now?")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,11 +33,12 @@ class Level:
 
 
 LEVELS = {
-    1: Level(num_ops=2, max_operand=10, ops="+-"),
-    2: Level(num_ops=2, max_operand=20, ops="+-"),
-    3: Level(num_ops=3, max_operand=20, ops="+-"),
-    4: Level(num_ops=3, max_operand=20, ops="+-*"),
-    5: Level(num_ops=4, max_operand=30, ops="+-*"),
+    1: Level(num_ops=2, max_operand=9, ops="+-"),
+    2: Level(num_ops=3, max_operand=9, ops="+-"),
+    3: Level(num_ops=2, max_operand=20, ops="+-"),
+    4: Level(num_ops=3, max_operand=20, ops="+-"),
+    5: Level(num_ops=3, max_operand=20, ops="+-*"),
+    6: Level(num_ops=4, max_operand=30, ops="+-*"),
 }
 
 
@@ -122,17 +121,18 @@ def _sample_operations(rng: random.Random, level: Level) -> tuple[int, tuple[tup
 
 
 def _story(rng: random.Random, start: int, operations: Sequence[tuple[str, int]]) -> str:
-    name, pronoun = rng.choice(NAMES)
-    parts = [f"{name} has {start} {rng.choice(NOUNS)}."]
+    """`ann has 7 pens, gets 5, gives 3. how many?`: every character is a token the policy reads, so the
+    story is as short as it can be while still asking in words."""
+    name = rng.choice(NAMES)
+    parts = [f"{name} has {start} {rng.choice(NOUNS)}"]
     for op, n in operations:
         if op == "+":
-            parts.append(f"{pronoun} {rng.choice(ADD_VERBS)} {n}.")
+            parts.append(f"{rng.choice(ADD_VERBS)} {n}")
         elif op == "-":
-            parts.append(f"{pronoun} {rng.choice(SUB_VERBS)} {n}.")
+            parts.append(f"{rng.choice(SUB_VERBS)} {n}")
         else:
-            parts.append(f"{pronoun} {MULTIPLIERS[n]} them.")
-    parts.append(rng.choice(QUESTIONS))
-    return " ".join(parts)
+            parts.append(f"{MULTIPLIERS[n]} them")
+    return ", ".join(parts) + ". how many?"
 
 
 def generate_split(split: str, size: int, seed: int, difficulties: Sequence[int]) -> list[Problem]:

@@ -55,7 +55,7 @@ def steps(problem: Problem) -> str:
 def verbose(problem: Problem) -> str:
     v = problem.values
     eqs = [_verbose_step(v[i], op, n, v[i + 1]) for i, (op, n) in enumerate(problem.operations)]
-    return f"{_numbered(eqs)} so the result is {problem.answer}. {_answer(problem.answer)}"
+    return f"{_numbered(eqs)} {_answer(problem.answer)}"
 
 
 def _carry_error(problem: Problem, j: int, error: int) -> tuple[list[int], list[str]]:
