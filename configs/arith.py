@@ -43,15 +43,16 @@ def get_config(arg: str | None = None):
     c.task.kwargs = dict(train_size=4000, validation_size=100, test_size=100, difficulties=(1, 2),
                          max_completion_len=max_len)
     c.rl.max_new_tokens = max_len
-    c.sft.steps = 1000
-    c.sft.batch_size = 32
+    c.sft.steps = 1500
+    c.sft.batch_size = 16
     c.sft.num_examples = 8000
-    c.sft.learning_rate = 3e-3
-    c.sft.style_mix = dict(terse=0.2, steps=0.45, verbose=0.1, mistake=0.1, skip=0.15)
+    c.sft.learning_rate = 2e-3
+    c.sft.style_mix = dict(terse=0.1, steps=0.45, verbose=0.1, mistake=0.1, skip=0.25)
     c.rl.num_steps = 100
     c.rl.prompts_per_step = 16
     c.rl.group_size = 8
-    c.optimizer.learning_rate = 5e-4
+    c.rl.temperature = 0.7
+    c.optimizer.learning_rate = 1e-4
     c.eval.every = 10
     c.eval.num_prompts = 100
     c.eval.num_samples = 4
@@ -80,7 +81,7 @@ def get_config(arg: str | None = None):
     if algo == "gdpo":
         c.rl.level = "advantage"
     c.weighting.name = args.get("weighting", "fixed")
-    weights = args.get("weights", "balanced")
+    weights = args.get("weights", "accuracy")
     if weights not in WEIGHTS:
         raise ValueError(f"configs/arith.py: unknown weights {weights!r}; known: {', '.join(WEIGHTS)}")
     c.weighting.weights = WEIGHTS[weights]

@@ -31,7 +31,7 @@ PROGRESS_KEYS = ("reward/accuracy", "reward/conciseness", "reward/clarity", "com
 _UPDATE_CACHE: dict[tuple, Any] = {}
 # Completions are cut to the longest in the batch, rounded up to this: fewer wasted tokens in the update, at
 # most max_new_tokens / TRIM_BUCKET compiled shapes.
-TRIM_BUCKET = 32
+TRIM_BUCKET = 16
 
 
 class TrainingDivergedError(FloatingPointError):

@@ -45,7 +45,7 @@ def test_a_run_writes_metrics_checkpoints_plot_and_summary(reference_run):
     for name in ("accuracy", "conciseness", "clarity"):
         assert 0.0 <= train_row[f"reward/{name}"] <= 1.0
         assert f"weight/{name}" in train_row
-    assert train_row["weight/accuracy"] == pytest.approx(0.334, abs=1e-6)
+    assert train_row["weight/accuracy"] == pytest.approx(0.5, abs=1e-6)  # the accuracy-focused default
     for key in ("loss", "pg_loss", "entropy", "grad_norm", "completion_length", "train/steps_written"):
         assert np.isfinite(train_row[key]), key
     evals = [r for r in rows if "eval/greedy/accuracy" in r]
