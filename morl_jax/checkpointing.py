@@ -7,6 +7,7 @@ A state with a non-finite value is never written, so the last good checkpoint su
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import jax
@@ -45,7 +46,8 @@ class Checkpointer:
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False
         )
-        self._manager = ocp.CheckpointManager(directory, options=options, item_names=("state", "host"))
+        self._manager = ocp.CheckpointManager(os.path.abspath(directory), options=options,
+                                              item_names=("state", "host"))
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()

@@ -58,3 +58,10 @@ def test_non_finite_state_is_refused_and_last_good_checkpoint_survives(tmp_path)
 def test_restore_without_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         Checkpointer(str(tmp_path / "empty")).restore(_state())
+
+
+def test_a_relative_directory_works(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ckpt = Checkpointer("relative/ckpt")
+    ckpt.save(1, _state(), {"ok": True})
+    assert Checkpointer("relative/ckpt").restore(_state())[2] == {"ok": True}
