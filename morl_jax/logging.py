@@ -82,11 +82,8 @@ class MetricLogger:
         self._tb = SummaryWriter(
             os.path.join(workdir, TENSORBOARD_DIR), purge_step=start_step + 1, flush_secs=30
         )
-        if console:
-            self._bar = tqdm.tqdm(
-                total=total_steps, initial=start_step, desc="rl", unit="step", file=sys.stdout,
-                dynamic_ncols=True, leave=True, mininterval=1.0,
-            )
+        self._console = console
+        self._total, self._start = total_steps, start_step
 
     def write(self, step: int, metrics: Mapping[str, Any]) -> None:
         """Record one row of metrics for `step` (scalars; lists are written to JSONL only)."""
@@ -101,8 +98,11 @@ class MetricLogger:
 
     def progress(self, step: int, metrics: Mapping[str, Any]) -> None:
         """Advance the console bar to `step`, showing the configured key numbers."""
-        if self._bar is None:
+        if not (self.enabled and self._console):
             return
+        if self._bar is None:  # started on the first step, so its rate excludes set-up and warm start
+            self._bar = tqdm.tqdm(total=self._total, initial=self._start, desc="rl", unit="step", file=sys.stdout,
+                                  dynamic_ncols=True, leave=True, mininterval=1.0)
         shown = {}
         for key in self.progress_keys:
             if key in metrics and isinstance(to_python(metrics[key]), (int, float)):
