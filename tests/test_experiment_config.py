@@ -42,7 +42,7 @@ def _mutated(fn):
     (lambda c: c.weighting.__setattr__("weights", (0.5, 0.5)), r"'weighting.weights': 2 weights for the 3 rewards"),
     (lambda c: c.weighting.__setattr__("name", "magic"), r"'weighting.name': unknown weight optimizer 'magic'"),
     (lambda c: c.rl.__setattr__("minibatches", 3), r"'rl.minibatches': the rollout batch of .* = 16 samples must split into 3"),
-    (lambda c: c.rl.__setattr__("max_new_tokens", 32), r"'rl.max_new_tokens': 32 differs from the task's max_completion_len 128"),
+    (lambda c: c.rl.__setattr__("max_new_tokens", 32), r"'rl.max_new_tokens': 32 differs from the task's max_completion_len \d+ \(set by task.kwargs\)"),
     (lambda c: c.rl.__setattr__("loss_aggregation", "mean"), r"'rl.loss_aggregation': unknown aggregation 'mean'"),
     (lambda c: c.rl.__setattr__("dual_clip", 0.5), r"'rl.dual_clip': must be 0 \(off\) or > 1"),
     (lambda c: c.model.__setattr__("preset", "gpt5"), r"'model.preset': unknown preset 'gpt5'"),
