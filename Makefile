@@ -11,10 +11,10 @@ PIP := $(PY) -m pip install -q --disable-pip-version-check
 install: $(STAMP)
 
 # torch goes first (pinned, local CPU wheel), so nothing later can pull a CUDA build.
-$(STAMP): requirements.txt requirements-test.txt requirements-parity.txt setup.py
+$(STAMP): requirements.txt requirements-test.txt requirements-parity.txt requirements-notebooks.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -r requirements.txt -r requirements-test.txt -r requirements-parity.txt
+	$(PIP) -r requirements.txt -r requirements-test.txt -r requirements-parity.txt -r requirements-notebooks.txt
 	$(PIP) --no-deps -e .
 	touch $(STAMP)
 
