@@ -10,6 +10,11 @@
            efficiency [0.25, 0.375, 0.375]
   weighting  a weight optimizer name (fixed, saw)
   size     cpu (default: `make demo`, ~10 minutes on 2 cores) or test (seconds; for the test suite)
+
+Why these settings (measured; README "The built-in arithmetic benchmark" has the table): levels 1-2 and a
+0.6 M-parameter model learn the task in 1500 SFT steps; the style mix makes the trade-offs (long and clear,
+short and unclear, merged steps, mistakes) reachable by sampling; the paper's binary conciseness separates
+the weightings where a linear one did not; T = 0.7 and lr 1e-4 keep RL from collapsing to one template.
 """
 
 from morl_jax.experiment_config import base_config
