@@ -20,7 +20,7 @@ import numpy as np
 import optax
 from flax import nnx, struct
 
-from morl_jax.models.tokenizers import Tokenizer, bucket_length
+from morl_jax.models.tokenizers import Tokenizer, pad_ids
 from morl_jax.models.transformer import Transformer, positions_from_mask
 
 OBJECTIVES_AXIS = "objectives"
@@ -107,17 +107,8 @@ def encode_sequences(tokenizer: Tokenizer, prompts: Sequence[str], completions: 
         if not ids:
             raise ValueError(f"encode_sequences: prompt {prompt!r} with completion {completion!r} has no tokens")
         encoded.append(ids)
-    longest = max(len(ids) for ids in encoded)
-    length = bucket_length(longest, bucket) if length is None else length
-    if longest > length:
-        raise ValueError(f"encode_sequences: a sequence has {longest} tokens, more than length={length}")
-    tokens = np.full((len(encoded), length), tokenizer.pad_id, np.int32)
-    mask = np.zeros((len(encoded), length), np.bool_)
-    for row, ids in enumerate(encoded):
-        span = slice(length - len(ids), length) if padding == "left" else slice(0, len(ids))
-        tokens[row, span] = ids
-        mask[row, span] = True
-    return tokens, mask
+    return pad_ids(encoded, tokenizer.pad_id, length=length, bucket=bucket, padding=padding,
+                   what="encode_sequences: a sequence")
 
 
 @struct.dataclass

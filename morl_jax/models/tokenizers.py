@@ -227,17 +227,24 @@ def encode_prompts(tokenizer: Tokenizer, prompts: Sequence[str], *, length: int 
         encoded = [tokenizer.encode(p) for p in prompts]
     if not encoded:
         raise ValueError("encode_prompts: no prompts")
-    longest = max(len(ids) for ids in encoded)
     if min(len(ids) for ids in encoded) == 0:
         raise ValueError("encode_prompts: a prompt encodes to no tokens (generation needs at least one)")
+    return pad_ids(encoded, tokenizer.pad_id, length=length, bucket=bucket, what="encode_prompts: a prompt")
+
+
+def pad_ids(encoded: Sequence[Sequence[int]], pad_id: int, *, length: int | None = None, bucket: int = 8,
+            padding: str = "left", what: str = "a sequence") -> tuple[np.ndarray, np.ndarray]:
+    """Token id lists -> padded ids [N, L] int32 and mask [N, L] bool; L = `length` or the bucketed longest."""
+    longest = max(len(ids) for ids in encoded)
     length = bucket_length(longest, bucket) if length is None else length
     if longest > length:
-        raise ValueError(f"encode_prompts: a prompt has {longest} tokens, more than length={length}")
-    tokens = np.full((len(encoded), length), tokenizer.pad_id, np.int32)
+        raise ValueError(f"{what} has {longest} tokens, more than length={length}")
+    tokens = np.full((len(encoded), length), pad_id, np.int32)
     mask = np.zeros((len(encoded), length), np.bool_)
     for row, ids in enumerate(encoded):
-        tokens[row, length - len(ids):] = ids
-        mask[row, length - len(ids):] = True
+        span = slice(length - len(ids), length) if padding == "left" else slice(0, len(ids))
+        tokens[row, span] = ids
+        mask[row, span] = True
     return tokens, mask
 
 
