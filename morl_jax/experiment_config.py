@@ -83,7 +83,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.weighting = ml_collections.ConfigDict()
     c.weighting.name = "fixed"
-    c.weighting.weights = (1 / 3, 1 / 3, 1 / 3)
+    c.weighting.weights = (1 / 3, 1 / 3, 1 / 3)  # None: the task's default weights
     c.weighting.kwargs = ml_collections.ConfigDict()
 
     c.eval = ml_collections.ConfigDict()

@@ -107,8 +107,9 @@ class Experiment:
             raise experiment_config.ConfigError(
                 f"config key 'model': vocab_size {self.model_config.vocab_size} is smaller than the tokenizer's "
                 f"{self.tokenizer.vocab_size}")
+        weights = tuple(c.weighting.weights if c.weighting.weights is not None else self.task.default_weights)
         self.weight_opt = weighting.get_weight_optimizer(
-            c.weighting.name, **({"weights": tuple(c.weighting.weights)} if c.weighting.name == "fixed" else {}),
+            c.weighting.name, **({"weights": weights} if c.weighting.name == "fixed" else {}),
             **dict(c.weighting.kwargs))
         updates_per_step = c.rl.epochs * c.rl.minibatches
         self.tx = build_optimizer(c.optimizer, max(1, c.rl.num_steps * updates_per_step))

@@ -162,7 +162,8 @@ def test_written_steps_hand_written():
     steps = diag.written_steps("1. 7+5=12. 2. 12-3=8. 3. (8+1)*2=18. x=4, 5=5, 3+=2. answer: 18")
     assert [(s.lhs, s.claimed, s.actual, s.correct) for s in steps] == [
         ("7+5", 12, 12, True), ("12-3", 8, 9, False), ("(8+1)*2", 18, 18, True)]
-    assert diag.steps_written("answer: 4") == 0 and diag.step_errors("2+2=5. 1+1=2") == 1
+    assert diag.diagnose("answer: 4", "4", 1)["steps_written"] == 0
+    assert diag.diagnose("2+2=5. 1+1=2", "2", 2)["step_errors"] == 1
     assert diag.evaluate_expression("1+*2") is None and diag.evaluate_expression("(1+2") is None
     assert diag.diagnose("1. 2. answer: 3", "3", 2) == {
         "answer": 3, "correct": True, "steps_written": 0, "step_errors": 0, "num_ops": 2,

@@ -16,6 +16,7 @@ from morl_jax.rewards import RewardFunctionError, RewardSet
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "configs"))
 import arith  # noqa: E402
+import peer  # noqa: E402
 
 
 def _config(**rl):
@@ -155,3 +156,13 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, m
     ckpt = Checkpointer(str(tmp_path / "checkpoints"))
     assert ckpt.all_steps() == [2]
     assert max(r["step"] for r in read_metrics(str(tmp_path))) == 2
+
+
+def test_fixed_weights_default_to_the_tasks_when_unset(tmp_path):
+    config = peer.get_config("steps=1")
+    config.weighting.weights = None
+    exp = train.Experiment(config, str(tmp_path))
+    np.testing.assert_allclose(exp.weight_opt.init(2).weights, np.asarray([1.0, 0.5]) / 1.5, rtol=1e-6)
+    config.weighting.weights = (1.0, 3.0)
+    exp = train.Experiment(config, str(tmp_path))
+    np.testing.assert_allclose(exp.weight_opt.init(2).weights, [0.25, 0.75], rtol=1e-6)

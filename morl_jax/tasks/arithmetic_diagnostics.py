@@ -102,15 +102,6 @@ def written_steps(completion: str) -> list[Step]:
     return out
 
 
-def steps_written(completion: str) -> int:
-    return len(written_steps(completion))
-
-
-def step_errors(completion: str) -> int:
-    """Number of written equations whose result is wrong."""
-    return sum(not s.correct for s in written_steps(completion))
-
-
 def diagnose(completion: str, answer: Any, num_ops: int) -> dict[str, Any]:
     """Per-completion facts: parsed answer, correctness, steps vs operations, markers, clarity."""
     steps = written_steps(completion)
