@@ -3,7 +3,8 @@
     python -m morl_jax.main --config=configs/arith.py[:variant] --workdir=DIR [--config.a.b=value ...]
 
 Rerunning with the same --workdir resumes from its latest checkpoint. On a multi-host pod or SLURM allocation
-the same command runs on every host (jax.distributed picks up the cluster from the environment).
+the same command with --distributed is meant to run on every host (jax.distributed picks up the cluster from
+the environment); that path is not yet tested on real multi-host hardware.
 """
 
 from __future__ import annotations
