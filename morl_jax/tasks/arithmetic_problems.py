@@ -39,7 +39,6 @@ LEVELS = {
     4: Level(num_ops=3, max_operand=20, ops="+-"),
     5: Level(num_ops=3, max_operand=20, ops="+-*"),
     6: Level(num_ops=4, max_operand=30, ops="+-*"),
-    7: Level(num_ops=4, max_operand=9, ops="+-"),
 }
 
 
