@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WORKDIR ?= runs/demo
 PIP := $(PY) -m pip install -q --disable-pip-version-check
 
-.PHONY: install test demo smollm2 clean
+.PHONY: install test demo smollm2 peers clean
 
 install: $(STAMP)
 
@@ -32,5 +32,15 @@ smollm2: $(STAMP)
 	$(PY) -m morl_jax.models.convert_gguf --out runs/smollm2
 	$(PY) -m pytest -q -m slow tests/test_models_convert_gguf.py
 
+# The peer frameworks of `python -m morl_jax.benchmarks.step` (TRL, Tunix), each in its own virtual environment
+# under .peers/ with the pinned requirements of morl_jax/benchmarks/peers/ (TRL's file pins torch first).
+PEERS_DIR := morl_jax/benchmarks/peers
+peers: .peers/trl/.installed .peers/tunix/.installed
+
+.peers/%/.installed: $(PEERS_DIR)/requirements-%.txt
+	test -x .peers/$*/bin/python || $(PYTHON) -m venv .peers/$*
+	.peers/$*/bin/python -m pip install -q --disable-pip-version-check -r $<
+	touch $@
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .peers

@@ -7,7 +7,7 @@ import pytest
 
 from morl_jax.models import CharTokenizer, HFTokenizer, bucket_length, decode_completions, encode_prompts, load_tokenizer
 
-# make_tiny_model.py's list, cut to its first 64 ids as that script does.
+# the peer workload's character list, cut to its first 64 ids (with the 4 special tokens).
 PEER_TOKENS = (["<pad>", "<eos>", "<bos>", "<unk>"] + list("0123456789+-*=") + [" "]
                + list("abcdefghijklmnopqrstuvwxyz") + list(".,:;?!()<>/'\"_#%&@ABCDEFGHI"))[:64]
 

@@ -1,15 +1,12 @@
-"""Peer-workload rewards against the definitions in bench/peers/common.py."""
-
-import importlib.util
-import pathlib
+"""Peer-workload rewards: hand-written cases, and morl_jax's rewards equal the ones the peer harnesses compute."""
 
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+from morl_jax.benchmarks.peers import workload
 from morl_jax.rewards import brevity, peer_accuracy
 
-COMMON = pathlib.Path("/work/shared/bench/peers/common.py")
 ALPHABET = "0123456789+-*= abcdefghijklmnopqrstuvwxyz.,:;?!()<>/'\"_#%&@ABCDEFGHI"
 PIECES = st.sampled_from(list(ALPHABET) + ["<pad>", "<eos>", "<bos>", "<unk>", "12", " 7", "-3"])
 
@@ -30,24 +27,13 @@ def test_hand_written(completion, answer, acc, brev):
     assert brevity([""], [completion]).tolist() == [pytest.approx(brev)]
 
 
-@pytest.fixture(scope="module")
-def common():
-    if not COMMON.exists():
-        pytest.skip("bench/peers/common.py not present")
-    spec = importlib.util.spec_from_file_location("peer_common", COMMON)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@given(st.lists(st.tuples(st.lists(PIECES, max_size=12).map("".join), st.integers(0, 198)),
-                min_size=1, max_size=8))
-def test_matches_common_py(common, samples):
+@given(st.lists(st.tuples(st.lists(PIECES, max_size=40).map("".join), st.integers(0, 198)), min_size=1, max_size=8),
+       st.sampled_from([32, 128]))
+def test_matches_the_peer_harnesses(samples, max_len):
     completions = [c for c, _ in samples]
     answers = np.array([a for _, a in samples])
-    ref_acc = [common.accuracy_value(c, str(a)) for c, a in samples]
-    ref_brev = [common.brevity_value(c) for c in completions]
+    ref_acc = workload.accuracy_rewards(completions, [str(a) for a in answers])
     assert peer_accuracy([""] * len(samples), completions, answer=answers).tolist() == ref_acc
-    assert peer_accuracy([""] * len(samples), completions,
-                         answer=[str(a) for a in answers]).tolist() == ref_acc
-    assert brevity([""] * len(samples), completions).tolist() == ref_brev
+    assert peer_accuracy([""] * len(samples), completions, answer=[str(a) for a in answers]).tolist() == ref_acc
+    assert brevity([""] * len(samples), completions, max_len=max_len).tolist() == workload.brevity_rewards(
+        completions, max_len)

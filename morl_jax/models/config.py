@@ -228,10 +228,16 @@ _PRESETS: dict[str, Callable[[], ModelConfig]] = {
     "tiny": lambda: ModelConfig(
         vocab_size=64, hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=64,
         max_position_embeddings=128, tie_embeddings=False, bos_token_id=2, eos_token_id=1, pad_token_id=0),
-    # The peer workload's Qwen2 (bench/peers/make_tiny_model.py): 500,864 parameters in float32.
+    # The peer workload's Qwen2 (configs/peer.py, size=tiny): 500,864 parameters in float32.
     "peer-qwen2": lambda: ModelConfig(
         vocab_size=64, hidden_size=128, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=32,
         intermediate_size=512, max_position_embeddings=128, rope_theta=10000.0, rms_norm_eps=1e-6, qkv_bias=True,
+        tie_embeddings=True, family="qwen2", bos_token_id=2, eos_token_id=1, pad_token_id=0),
+    # The peer workload at the larger benchmark size (configs/peer.py, size=small): the same character vocabulary,
+    # a Qwen2 shape of 30.5 M parameters.
+    "peer-qwen2-small": lambda: ModelConfig(
+        vocab_size=64, hidden_size=512, num_layers=8, num_heads=8, num_kv_heads=2, head_dim=64,
+        intermediate_size=2048, max_position_embeddings=256, rope_theta=10000.0, rms_norm_eps=1e-6, qkv_bias=True,
         tie_embeddings=True, family="qwen2", bos_token_id=2, eos_token_id=1, pad_token_id=0),
     # CPU default policy for the built-in arithmetic task (character vocabulary): ~0.6M parameters.
     "arith-cpu": lambda: ModelConfig(

@@ -5,7 +5,7 @@ transformers (with `gguf` and `accelerate` installed) reads the GGUF file and de
 refuses to `save_pretrained` a model flagged as quantised; so the weights are moved into a plain model built
 from the same config without `quantization_config`, and saved with the tokenizer (chat template included).
 
-    python -m morl_jax.models.convert_gguf --out /tmp/smollm2   # converts, then greedy-generates with morl_jax
+    python -m morl_jax.models.convert_gguf --out runs/smollm2  # converts, then greedy-generates with morl_jax
 
 Needs torch, transformers, gguf and accelerate at conversion time only; the written directory needs none.
 """

@@ -21,7 +21,7 @@ import numpy as np
 
 SPECIAL_TOKENS = ("<pad>", "<eos>", "<bos>", "<unk>")
 # The peer workload lists "0123456789+-*= a-z.,:;?!()<>/'"_#%&@ABCDEFGHI" and keeps the first 64 ids
-# (make_tiny_model.py: `toks[:VOCAB_SIZE]`), so its vocabulary ends at "A": "B"-"I" are not in it.
+# (the first 64 ids of special tokens + that list), so its vocabulary ends at "A": "B"-"I" are not in it.
 PEER_CHARS = "0123456789+-*=" + " " + string.ascii_lowercase + ".,:;?!()<>/'\"_#%&@A"
 
 

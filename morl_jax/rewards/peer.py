@@ -1,4 +1,5 @@
-"""The peer workload's two rewards, identical to /work/shared/bench/peers/common.py.
+"""The peer workload's two rewards, identical to those the TRL and Tunix harnesses compute
+(morl_jax/benchmarks/peers/workload.py; tests/test_rewards_peer.py checks they agree).
 
 Computed on the decoded completion with the special-token strings removed (a no-op when the
 decoder already dropped them).

@@ -1,6 +1,6 @@
 """The peer workload as a task: 512 prompts `{a}+{b}=` and the rewards accuracy and brevity.
 
-Identical to /work/shared/bench/peers (make_tiny_model.py, common.py): `a, b ~ randint(0, 99)`
+The prompts the TRL and Tunix harnesses of morl_jax/benchmarks/peers read: `a, b ~ randint(0, 99)`
 from `random.Random(0)`, answer a+b, file order; reward weights (1.0, 0.5). The validation and
 test splits continue the same random stream, skipping pairs already used by an earlier split.
 """
