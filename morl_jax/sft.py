@@ -25,6 +25,7 @@ from flax import nnx
 
 from morl_jax.checkpointing import abstract_like
 from morl_jax.models import Tokenizer, bucket_length, encode_prompts, token_logprobs
+from morl_jax.optimizers import OptimizerSettings, build_optimizer
 
 FINGERPRINT_FILE = "fingerprint.json"
 
@@ -54,34 +55,28 @@ def encode_examples(tokenizer: Tokenizer, examples: Sequence[tuple[str, str]], p
             "completion_mask": comp_mask}
 
 
-def make_optimizer(*, steps: int, learning_rate: float, warmup_steps: int, weight_decay: float
-                   ) -> optax.GradientTransformation:
-    """AdamW after global-norm clipping, warm-up then cosine decay to a tenth of the peak."""
-    warmup = min(warmup_steps, steps - 1)
-    schedule = optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup, steps, end_value=learning_rate * 0.1)
-    return optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=weight_decay))
+def optimizer_settings(*, steps: int, learning_rate: float, warmup_steps: int, weight_decay: float
+                       ) -> OptimizerSettings:
+    """Adam(W) after global-norm clipping at 1, warm-up then cosine decay to a tenth of the peak."""
+    return OptimizerSettings(learning_rate=learning_rate, schedule="cosine", warmup_steps=warmup_steps,
+                             total_steps=steps, end_factor=0.1, weight_decay=weight_decay, grad_clip=1.0)
 
 
-@functools.lru_cache(maxsize=8)
-def make_sft_step(graphdef: nnx.GraphDef, prompt_len: int, **optimizer: Any
-                  ) -> tuple[optax.GradientTransformation, Callable]:
-    """(tx, step): step(params, opt_state, batch) -> (params, opt_state, loss), one jit'd AdamW step on the
-    completion NLL. Cached, so runs with the same structure and settings in one process compile it once."""
-    tx = make_optimizer(**optimizer)
+def _loss(graphdef: nnx.GraphDef, params: Any, batch: dict[str, jax.Array], prompt_len: int) -> jax.Array:
+    """Mean negative log-probability of the completion tokens."""
+    model = nnx.merge(graphdef, params)
+    logp = token_logprobs(model, batch["tokens"], batch["attention_mask"], start=prompt_len - 1)
+    mask = batch["completion_mask"].astype(logp.dtype)
+    return -jnp.sum(logp * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
-    def loss_fn(params, batch):
-        model = nnx.merge(graphdef, params)
-        logp = token_logprobs(model, batch["tokens"], batch["attention_mask"], start=prompt_len - 1)
-        mask = batch["completion_mask"].astype(logp.dtype)
-        return -jnp.sum(logp * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
-    @jax.jit
-    def step(params, opt_state, batch):
-        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    return tx, step
+@functools.partial(jax.jit, static_argnames=("graphdef", "prompt_len", "settings"), donate_argnums=(0, 1))
+def sft_step(params: Any, opt_state: Any, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef, prompt_len: int,
+             settings: OptimizerSettings) -> tuple[Any, Any, jax.Array]:
+    """One optimizer step on the completion NLL -> (params, opt_state, loss)."""
+    loss, grads = jax.value_and_grad(_loss, argnums=1)(graphdef, params, batch, prompt_len)
+    updates, opt_state = build_optimizer(settings).update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
 
 
 def length_buckets(data: dict[str, np.ndarray], prompt_len: int, width: int = 16) -> list[dict[str, np.ndarray]]:
@@ -106,9 +101,10 @@ def train(graphdef: nnx.GraphDef, params: Any, data: dict[str, np.ndarray], *, s
           log: Callable[[str], None] = print) -> tuple[Any, list[float]]:
     """`steps` AdamW steps (warm-up + cosine decay) on random length-grouped batches of `data`; returns params
     and losses."""
-    tx, step = make_sft_step(graphdef, prompt_len, steps=steps, learning_rate=learning_rate,
-                             warmup_steps=warmup_steps, weight_decay=weight_decay)
-    opt_state = tx.init(params)
+    settings = optimizer_settings(steps=steps, learning_rate=learning_rate, warmup_steps=warmup_steps,
+                                  weight_decay=weight_decay)
+    params = jax.tree.map(jnp.copy, params)  # the step donates its inputs; the caller keeps its own
+    opt_state = build_optimizer(settings).init(params)
     rng = np.random.default_rng(seed)
     buckets = length_buckets(data, prompt_len)
     sizes = np.array([len(b["tokens"]) for b in buckets], float)
@@ -117,7 +113,8 @@ def train(graphdef: nnx.GraphDef, params: Any, data: dict[str, np.ndarray], *, s
         bucket = buckets[rng.choice(len(buckets), p=sizes / sizes.sum())]
         num = len(bucket["tokens"])
         idx = rng.choice(num, size=batch_size, replace=num < batch_size)
-        params, opt_state, loss = step(params, opt_state, {k: v[idx] for k, v in bucket.items()})
+        params, opt_state, loss = sft_step(params, opt_state, {k: v[idx] for k, v in bucket.items()},
+                                           graphdef=graphdef, prompt_len=prompt_len, settings=settings)
         losses.append(loss)
         if (i + 1) % max(1, steps // 10) == 0 or i + 1 == steps:
             recent = float(np.mean(jax.device_get(losses[-max(1, steps // 10):])))

@@ -21,6 +21,7 @@ import optax
 from flax import nnx, struct
 
 from morl_jax.models.tokenizers import Tokenizer, pad_ids
+from morl_jax.optimizers import OptimizerSettings, build_optimizer
 from morl_jax.models.transformer import Transformer, positions_from_mask
 
 OBJECTIVES_AXIS = "objectives"
@@ -202,7 +203,7 @@ def fit_reward_model(model: RewardModel, pairs: PreferencePairs, *, steps: int, 
     if pairs.preference.shape[1] != len(model.objectives):
         raise ValueError(f"fit_reward_model: pairs carry {pairs.preference.shape[1]} objectives, the model has "
                          f"{len(model.objectives)} {model.objectives}")
-    tx = tx or optax.chain(optax.clip_by_global_norm(1.0), optax.adam(learning_rate))
+    tx = tx or build_optimizer(OptimizerSettings(learning_rate=learning_rate, grad_clip=1.0))
     graphdef, params, rest = nnx.split(model, nnx.Param if train_backbone else RewardHead, ...)
     opt_state = tx.init(params)
     step = make_train_step(graphdef, tx)
