@@ -1,4 +1,4 @@
-"""Advantage estimators against hand values and an independent numpy reference on ragged groups (§2, §3, §7)."""
+"""Advantage estimators against hand values and an independent numpy reference on ragged groups (docs/algorithms.md §1)."""
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +12,7 @@ from morl_jax.rl.advantages import advantages
 NAMES = ["grpo", "drgrpo", "rloo", "reinforce_pp", "reinforce_pp_baseline"]
 
 
-# ---- numpy reference: groups are explicit (possibly ragged) lists, formulas written as in §7 ----------------
+# ---- numpy reference: groups are explicit (possibly ragged) lists, formulas as in docs/algorithms.md §1 ----------------
 
 
 def _ref_groupwise(name, groups, eps):
@@ -156,7 +156,7 @@ def test_gdpo_matches_reference_and_registry():
 
 
 def test_gdpo_separates_combinations_grpo_collapses():
-    # Group A totals (0, 1) from objective 1 alone; group B totals (0, 2) from both objectives (§3).
+    # Group A totals (0, 1) from objective 1 alone; group B totals (0, 2) from both objectives (GDPO paper).
     r = jnp.array([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
     w = jnp.ones(2)
     a_grpo = advantages("grpo", r, w, 2)
@@ -167,20 +167,66 @@ def test_gdpo_separates_combinations_grpo_collapses():
     np.testing.assert_allclose(a_gdpo[3] / a_gdpo[1], 2.0, rtol=1e-5)  # both rewards earned: twice the signal
 
 
-def test_scale_invariance():
+@pytest.mark.parametrize("name", sorted(rl.ADVANTAGE_ESTIMATORS))
+def test_declared_scale_invariance_holds(name):
+    """The registry's `scale_invariant` fact (which the config reads to refuse no-op reward multipliers) is
+    what the estimator does: invariant ones give the same advantages for c * rewards, the others c times them."""
     r = rewards_fixture(8)
     w = np.array([0.2, 0.3, 0.5], np.float32)
     c = 3.7
-    for name in ["grpo", "reinforce_pp", "reinforce_pp_baseline"]:
-        np.testing.assert_allclose(advantages(name, c * r, w, 4), advantages(name, r, w, 4), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(
-        advantages("gdpo", c * r, w, 4, level="advantage"), advantages("gdpo", r, w, 4, level="advantage"),
-        rtol=1e-4, atol=1e-5,
-    )
-    for name in ["rloo", "drgrpo"]:  # linear in the rewards, so not invariant
-        base = advantages(name, r, w, 4)
-        np.testing.assert_allclose(advantages(name, c * r, w, 4), c * base, rtol=1e-5, atol=1e-6)
-        assert not np.allclose(advantages(name, c * r, w, 4), base, rtol=1e-2)
+    est = rl.get_estimator(name)
+    level = est.levels[0]
+    base = advantages(name, r, w, 4, level=level)
+    scaled = advantages(name, c * r, w, 4, level=level)
+    if est.scale_invariant:
+        np.testing.assert_allclose(scaled, base, rtol=1e-4, atol=1e-5)
+    else:  # linear in the rewards
+        np.testing.assert_allclose(scaled, c * base, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(scaled, base, rtol=1e-2)
+
+
+@pytest.mark.parametrize("name", sorted(rl.ADVANTAGE_ESTIMATORS))
+def test_declared_group_need_holds(name):
+    """`needs_groups` (the config's group_size >= 2 check): without it the estimator ignores the grouping."""
+    r = rewards_fixture(8)
+    w = np.array([0.2, 0.3, 0.5], np.float32)
+    level = rl.get_estimator(name).levels[0]
+    same = np.allclose(advantages(name, r, w, 4, level=level), advantages(name, r, w, 2, level=level), atol=1e-6)
+    assert same != rl.get_estimator(name).needs_groups
+
+
+def verl_masked_whiten(values, lengths, eps=1e-8):
+    """verl's masked_whiten over a [N, T] token grid where sample i fills its first lengths[i] tokens."""
+    t = max(lengths)
+    grid = np.repeat(np.asarray(values, np.float64)[:, None], t, axis=1)
+    mask = np.arange(t)[None, :] < np.asarray(lengths)[:, None]
+    mean = (grid * mask).sum() / mask.sum()
+    var = (((grid - mean) ** 2) * mask).sum() / mask.sum() * mask.sum() / (mask.sum() - 1)
+    return (np.asarray(values, np.float64) - mean) / np.sqrt(var + eps)
+
+
+@pytest.mark.parametrize("name", ["reinforce_pp", "reinforce_pp_baseline", "gdpo"])
+def test_token_weighted_whitening_is_verls_masked_whiten(name):
+    r = rewards_fixture(8)
+    w = np.array([0.2, 0.3, 0.5], np.float32)
+    lengths = np.array([3, 9, 1, 4, 7, 2, 2, 5, 6, 1, 8, 3])
+    level = rl.get_estimator(name).levels[0]
+    got = advantages(name, r, w, 4, level=level, token_counts=jnp.asarray(lengths))
+    if name == "gdpo":
+        pre = np.stack([rl.grpo(jnp.asarray(r[:, k]), 4) for k in range(r.shape[1])], axis=1) @ w
+    elif name == "reinforce_pp":
+        pre = r @ w
+    else:
+        s = r @ w
+        pre = s - np.repeat(s.reshape(-1, 4).mean(axis=1), 4)
+    np.testing.assert_allclose(got, verl_masked_whiten(np.asarray(pre), lengths), rtol=1e-4, atol=1e-5)
+    per_sample = advantages(name, r, w, 4, level=level)
+    assert not np.allclose(got, per_sample, atol=1e-3)  # the weighting by length matters here
+
+
+def test_token_counts_are_refused_by_estimators_that_do_not_whiten():
+    with pytest.raises(ValueError, match="'grpo' does not whiten the batch"):
+        advantages("grpo", rewards_fixture(8), np.ones(3), 4, token_counts=jnp.ones(rewards_fixture(8).shape[0]))
 
 
 # ---- masks ------------------------------------------------------------------------------------------------
@@ -266,7 +312,7 @@ def test_register_custom_estimator():
         (lambda: advantages("grpo", jnp.ones((4, 2)), jnp.ones((2, 2)), 2), r"\[N, K\]=\(4, 2\)"),
         (lambda: advantages("grpo", jnp.ones((6, 2)), jnp.ones(2), 4), r"N=6 samples is not divisible by group_size=4"),
         (lambda: advantages("grpo", jnp.ones((4, 2)), jnp.ones(2), 2, level="token"), r"unknown level 'token'"),
-        (lambda: advantages("gdpo", jnp.ones((4, 2)), jnp.ones(2), 2), r"gdpo .* needs level='advantage'"),
+        (lambda: advantages("gdpo", jnp.ones((4, 2)), jnp.ones(2), 2), r"gdpo supports level 'advantage', not 'reward'"),
         (lambda: advantages("rloo", jnp.ones((4, 2)), jnp.ones(2), 2, eps=1e-4), r"'rloo' has no eps"),
         (lambda: advantages("grpo", jnp.ones((4, 2)), jnp.ones(2), 2, batch_eps=1e-4), r"'grpo' has no batch"),
         (lambda: rl.grpo(jnp.ones(4), 2.0), r"group_size must be a positive Python int"),

@@ -1,4 +1,4 @@
-"""PPO-clip policy loss, aggregations and KL estimators against case-by-case numpy references (§7)."""
+"""PPO-clip policy loss, aggregations and KL estimators against case-by-case numpy references (docs/algorithms.md §2)."""
 
 import jax
 import jax.numpy as jnp
@@ -157,19 +157,29 @@ def test_kl_term_in_loss():
     logp, old, adv, mask = batch(6)
     ref = old - 0.2
     pg = ref_aggregate(ref_token_loss(logp, old, adv, clip_high=0.2), mask, "seq-mean-token-mean")
-    for est in ("k1", "k3"):
+    for est in ("k2", "k3"):
         loss, m = losses.policy_loss(
             logp, old, adv, mask, aggregation="seq-mean-token-mean", ref_logprobs=ref, kl_coef=0.1, kl_estimator=est
         )
         d = ref - logp
-        per_token = -d if est == "k1" else np.exp(d) - d - 1
+        per_token = 0.5 * d**2 if est == "k2" else np.exp(d) - d - 1
         kl = ref_aggregate(per_token, mask, "seq-mean-token-mean")
         np.testing.assert_allclose(m["kl"], kl, rtol=1e-5)
         np.testing.assert_allclose(m["pg_loss"], pg, rtol=1e-5)
         np.testing.assert_allclose(loss, pg + 0.1 * kl, rtol=1e-5)
-    # k3's gradient w.r.t. logp is 1 - exp(ref - logp) per valid token.
-    grad = jax.grad(lambda lp: losses.policy_loss(lp, lp, jnp.zeros(4), mask, ref_logprobs=ref, kl_coef=1.0)[0])(logp)
-    np.testing.assert_allclose(grad, (1 - np.exp(ref - logp)) * mask / mask.sum(), rtol=1e-5, atol=1e-7)
+    # k3's gradient w.r.t. logp is 1 - exp(ref - logp) per valid token; k2's is logp - ref.
+    for est, expected in (("k3", 1 - np.exp(ref - logp)), ("k2", logp - ref)):
+        grad = jax.grad(lambda lp: losses.policy_loss(lp, lp, jnp.zeros(4), mask, ref_logprobs=ref, kl_coef=1.0,
+                                                      kl_estimator=est)[0])(logp)
+        np.testing.assert_allclose(grad, expected * mask / mask.sum(), rtol=1e-5, atol=1e-7)
+
+
+def test_k1_is_refused_as_a_loss_term_but_not_as_an_estimate():
+    logp, old, adv, mask = batch(8)
+    with pytest.raises(ValueError, match=r"'k1' cannot be a loss term: its expected gradient is zero"):
+        losses.policy_loss(logp, old, adv, mask, ref_logprobs=old - 0.1, kl_coef=0.1, kl_estimator="k1")
+    losses.policy_loss(logp, old, adv, mask, kl_estimator="k1")  # no KL term: nothing to refuse
+    assert losses.kl_divergence(logp, old, "k1").shape == logp.shape
 
 
 def test_kl_absent_without_coefficient_or_reference():

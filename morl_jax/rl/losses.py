@@ -1,4 +1,4 @@
-"""PPO-clip policy loss with clip-higher, dual clip, loss aggregations and a KL penalty (ALGORITHMS.md §7).
+"""PPO-clip policy loss with clip-higher, dual clip, loss aggregations and a KL penalty (docs/algorithms.md §2).
 
 Conventions follow verl's `compute_policy_loss`, `agg_loss` and `kl_penalty`: per-token log-probs [N, C]
 of the N completions, a completion mask [N, C], sequence-level advantages [N] broadcast over tokens.
@@ -117,6 +117,9 @@ def _k3(logprobs: jax.Array, ref_logprobs: jax.Array) -> jax.Array:
 
 
 KL_ESTIMATORS: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {"k1": _k1, "k2": _k2, "k3": _k3}
+KL_LOSS_ESTIMATORS = ("k2", "k3")
+"""Estimators usable as a loss term. k1's gradient, E_pi[grad log pi], is zero in expectation: as a loss it
+penalises nothing (it is fine as a logged estimate of the KL)."""
 
 
 @functools.partial(jax.jit, static_argnames=("estimator",))
@@ -146,6 +149,14 @@ def _check_inputs(logprobs, old_logprobs, advantages, mask, ref_logprobs, clip_l
             raise ValueError(f"kl_coef must be >= 0, got {kl_coef}")
         if kl_coef != 0 and ref_logprobs is None:
             raise ValueError(f"kl_coef={kl_coef} needs ref_logprobs (pass kl_coef=0 to skip the KL term)")
+
+
+def _check_kl_estimator(kl_estimator: str, active: bool) -> None:
+    if kl_estimator not in KL_ESTIMATORS:
+        raise ValueError(f"unknown KL estimator {kl_estimator!r}; known: {', '.join(sorted(KL_ESTIMATORS))}")
+    if active and kl_estimator not in KL_LOSS_ESTIMATORS:
+        raise ValueError(f"KL estimator {kl_estimator!r} cannot be a loss term: its expected gradient is zero; "
+                         f"use one of {', '.join(KL_LOSS_ESTIMATORS)}")
 
 
 def policy_loss(
@@ -183,6 +194,7 @@ def policy_loss(
     _check_inputs(logprobs, old_logprobs, advantages, mask, ref_logprobs, clip_low, clip_high, dual_clip, kl_coef)
     if isinstance(kl_coef, (int, float)) and kl_coef == 0:
         ref_logprobs = None
+    _check_kl_estimator(kl_estimator, ref_logprobs is not None)
     dtype = jnp.promote_types(logprobs.dtype, jnp.float32)
     floats = [None if x is None else x.astype(dtype) for x in (logprobs, old_logprobs, advantages, ref_logprobs)]
     logprobs, old_logprobs, advantages, ref_logprobs = floats

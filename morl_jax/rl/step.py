@@ -1,14 +1,16 @@
-"""The pure RL update: rewards [N, K] -> weights -> advantages -> PPO-clip epochs over minibatches.
+"""The pure RL update: (rewards [N, K], weights) -> advantages -> PPO-clip epochs over minibatches -> optax.
 
-`make_update(...)` closes over the static structure (model graphdef, optax transformation, weight optimizer,
-loss settings) and returns one function of pytrees, compiled once with `jax.jit`. Rollouts are sampled
-before it (models.sampling) and rewards are computed on the host in between.
+`update(state, batch, weights, key, ref_params, graphdef=..., settings=...)` is one jit'd function; the model
+structure and the hashable `UpdateSettings` are static arguments, so every run with equal settings shares one
+compilation. The weights come from the weighting phase before it (`morl_jax.weighting`); the rollout is
+sampled before that (models.sampling) and rewarded on the host.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+import functools
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -16,9 +18,11 @@ import optax
 from flax import nnx
 
 from morl_jax.models import token_logprobs
+from morl_jax.optimizers import OptimizerSettings, build_optimizer
 from morl_jax.rl.advantages import advantages
 from morl_jax.rl.losses import masked_entropy, policy_loss
-from morl_jax.weighting import Signals, WeightOptimizer, WeightState
+
+WHITENING = ("sample", "token")
 
 
 class RolloutBatch(NamedTuple):
@@ -31,14 +35,20 @@ class RolloutBatch(NamedTuple):
     old_logprobs: jax.Array
     rewards: jax.Array
 
+    @property
+    def prompt_len(self) -> int:
+        return self.tokens.shape[1] - self.completion_mask.shape[1]
+
 
 @dataclasses.dataclass(frozen=True)
 class UpdateSettings:
     """Static settings of the update (hashable: part of the compiled function's identity)."""
 
+    optimizer: OptimizerSettings = OptimizerSettings()
     estimator: str = "grpo"
     level: str = "reward"
     eps: float | None = None
+    whitening: str = "sample"  # batch whitening statistics per "sample" or per "token" (verl's masked_whiten)
     group_size: int = 8
     epochs: int = 1
     minibatches: int = 1
@@ -51,79 +61,103 @@ class UpdateSettings:
     temperature: float = 1.0
     max_length: float | None = None  # Dr.GRPO's constant for seq-mean-token-sum-norm (the generation limit)
 
+    @property
+    def use_kl(self) -> bool:
+        return self.kl_coef > 0
+
 
 class UpdateState(NamedTuple):
-    """Everything the update changes: policy parameters, optimiser state, weight-optimiser state."""
+    """What the update changes: policy parameters and optimiser state."""
 
     params: Any
     opt_state: Any
-    weights: WeightState
+
+
+def completion_logprobs(graphdef: nnx.GraphDef, params: Any, batch: RolloutBatch, settings: UpdateSettings,
+                        with_entropy: bool = False) -> Any:
+    """Per-token log-probs [N, C] of the completions at the sampling temperature (and entropies)."""
+    model = nnx.merge(graphdef, params)
+    return token_logprobs(model, batch.tokens, batch.attention_mask, start=batch.prompt_len - 1,
+                          temperature=settings.temperature, with_entropy=with_entropy)
+
+
+def token_counts(batch: RolloutBatch, settings: UpdateSettings) -> jax.Array | None:
+    """Completion lengths when batch whitening is token-weighted, else None."""
+    return batch.completion_mask.sum(axis=1) if settings.whitening == "token" else None
+
+
+def batch_advantages(batch: RolloutBatch, weights: jax.Array, settings: UpdateSettings) -> jax.Array:
+    """Advantages [N] of the batch's rewards under `weights` [K] or [N, K]."""
+    return advantages(settings.estimator, batch.rewards, weights, settings.group_size, level=settings.level,
+                      eps=settings.eps, token_counts=token_counts(batch, settings))
+
+
+def reference_logprobs(graphdef: nnx.GraphDef, ref_params: Any, batch: RolloutBatch, settings: UpdateSettings
+                       ) -> jax.Array | None:
+    """The frozen reference's log-probs of the completions (None without a KL term)."""
+    if not settings.use_kl:
+        return None
+    return jax.lax.stop_gradient(completion_logprobs(graphdef, ref_params, batch, settings))
+
+
+def loss_and_metrics(settings: UpdateSettings, logp: jax.Array, entropy: jax.Array, old_logprobs: jax.Array,
+                     adv: jax.Array, completion_mask: jax.Array, ref_logprobs: jax.Array | None
+                     ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """The PPO-clip loss (+ KL) of per-token log-probs and its metrics (entropy included)."""
+    loss, metrics = policy_loss(
+        logp, old_logprobs, adv, completion_mask, clip_low=settings.clip_low, clip_high=settings.clip_high,
+        dual_clip=settings.dual_clip, aggregation=settings.aggregation,
+        max_length=settings.max_length or float(completion_mask.shape[1]), ref_logprobs=ref_logprobs,
+        kl_coef=settings.kl_coef, kl_estimator=settings.kl_estimator)
+    metrics["entropy"] = masked_entropy(jax.lax.stop_gradient(entropy), completion_mask)
+    return loss, metrics
 
 
 def _minibatch_order(key: jax.Array, n: int, settings: UpdateSettings) -> jax.Array:
-    """[epochs, minibatches, n // minibatches] sample indices; shuffled per epoch unless one pass of one batch."""
+    """[epochs * minibatches, n // minibatches] sample indices; shuffled per epoch unless one pass of one batch."""
     size = n // settings.minibatches
     if settings.epochs == 1 and settings.minibatches == 1:
-        return jnp.arange(n)[None, None]
+        return jnp.arange(n)[None]
     keys = jax.random.split(key, settings.epochs)
     perms = jax.vmap(lambda k: jax.random.permutation(k, n))(keys)
-    return perms.reshape(settings.epochs, settings.minibatches, size)
+    return perms.reshape(settings.epochs * settings.minibatches, size)
 
 
-def make_update(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, weight_opt: WeightOptimizer,
-                settings: UpdateSettings) -> Callable[..., tuple[UpdateState, dict[str, jax.Array]]]:
-    """update(state, batch, key, ref_params=None) -> (state', metrics); pure and jit-able.
+def advantage_metrics(adv: jax.Array) -> dict[str, jax.Array]:
+    return dict(advantage_mean=jnp.mean(adv), advantage_std=jnp.std(adv), advantage_abs_max=jnp.max(jnp.abs(adv)))
 
-    The weight optimizer sees this batch's rewards first; its weights then scalarise the rewards (or the
-    per-objective advantages) for every minibatch. With kl_coef = 0 there is no reference forward pass.
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "settings"), donate_argnames=("state",))
+def update(state: UpdateState, batch: RolloutBatch, weights: jax.Array, key: jax.Array, ref_params: Any = None, *,
+           graphdef: nnx.GraphDef, settings: UpdateSettings) -> tuple[UpdateState, dict[str, jax.Array]]:
+    """advantages under `weights`, then `epochs` passes of PPO-clip over `minibatches` shuffled minibatches.
+
+    Without a KL term (kl_coef = 0) `ref_params` is ignored and there is no reference forward pass.
     """
-    use_kl = settings.kl_coef > 0
+    tx = build_optimizer(settings.optimizer)
+    n = batch.completion_mask.shape[0]
+    adv = batch_advantages(batch, weights, settings)
+    ref = reference_logprobs(graphdef, ref_params, batch, settings)
+    data = {"batch": batch, "adv": adv, "ref": ref}
 
-    def completion_logprobs(params, tokens, attention_mask, prompt_len, with_entropy):
-        model = nnx.merge(graphdef, params)
-        return token_logprobs(model, tokens, attention_mask, start=prompt_len - 1,
-                              temperature=settings.temperature, with_entropy=with_entropy)
+    def loss_fn(params, mb):
+        logp, entropy = completion_logprobs(graphdef, params, mb["batch"], settings, with_entropy=True)
+        b = mb["batch"]
+        return loss_and_metrics(settings, logp, entropy, b.old_logprobs, mb["adv"], b.completion_mask, mb["ref"])
 
-    def loss_fn(params, mb, prompt_len):
-        logp, entropy = completion_logprobs(params, mb["tokens"], mb["attention_mask"], prompt_len, True)
-        loss, metrics = policy_loss(
-            logp, mb["old_logprobs"], mb["advantages"], mb["completion_mask"],
-            clip_low=settings.clip_low, clip_high=settings.clip_high, dual_clip=settings.dual_clip,
-            aggregation=settings.aggregation, max_length=settings.max_length or float(mb["completion_mask"].shape[1]),
-            ref_logprobs=mb.get("ref_logprobs"), kl_coef=settings.kl_coef, kl_estimator=settings.kl_estimator)
-        metrics["entropy"] = masked_entropy(jax.lax.stop_gradient(entropy), mb["completion_mask"])
-        return loss, metrics
+    def one_minibatch(carry, idx):
+        params, opt_state = carry
+        mb = jax.tree.map(lambda x: x[idx], data)
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, mb)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        metrics.update(loss=loss, grad_norm=optax.tree.norm(grads))
+        return (optax.apply_updates(params, updates), opt_state), metrics
 
-    def update(state: UpdateState, batch: RolloutBatch, key: jax.Array, ref_params: Any = None):
-        n, completion_len = batch.completion_mask.shape
-        prompt_len = batch.tokens.shape[1] - completion_len
-        weight_state = weight_opt.update(state.weights, Signals(rewards=batch.rewards,
-                                                                group_size=settings.group_size))
-        adv = advantages(settings.estimator, batch.rewards, weight_state.weights, settings.group_size,
-                         level=settings.level, eps=settings.eps)
-        data = {"tokens": batch.tokens, "attention_mask": batch.attention_mask,
-                "completion_mask": batch.completion_mask, "old_logprobs": batch.old_logprobs, "advantages": adv}
-        if use_kl:
-            data["ref_logprobs"] = jax.lax.stop_gradient(
-                completion_logprobs(ref_params, batch.tokens, batch.attention_mask, prompt_len, False))
-
-        def one_minibatch(carry, idx):
-            params, opt_state = carry
-            mb = jax.tree.map(lambda x: x[idx], data)
-            (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, mb, prompt_len)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            metrics.update(loss=loss, grad_norm=optax.tree.norm(grads))
-            return (params, opt_state), metrics
-
-        order = _minibatch_order(key, n, settings).reshape(-1, n // settings.minibatches)
-        if order.shape[0] == 1:  # one pass over one batch: no loop (XLA optimises a loop body less)
-            (params, opt_state), metrics = one_minibatch((state.params, state.opt_state), order[0])
-        else:
-            (params, opt_state), per_mb = jax.lax.scan(one_minibatch, (state.params, state.opt_state), order)
-            metrics = jax.tree.map(jnp.mean, per_mb)
-        metrics.update(advantage_mean=jnp.mean(adv), advantage_std=jnp.std(adv),
-                       advantage_abs_max=jnp.max(jnp.abs(adv)))
-        return UpdateState(params, opt_state, weight_state), metrics
-
-    return update
+    order = _minibatch_order(key, n, settings)
+    if order.shape[0] == 1:  # one pass over one batch: no loop (XLA optimises a loop body less)
+        (params, opt_state), metrics = one_minibatch(tuple(state), order[0])
+    else:
+        (params, opt_state), per_mb = jax.lax.scan(one_minibatch, tuple(state), order)
+        metrics = jax.tree.map(jnp.mean, per_mb)
+    metrics.update(advantage_metrics(adv))
+    return UpdateState(params, opt_state), metrics
