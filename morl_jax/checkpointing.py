@@ -81,7 +81,9 @@ class Checkpointer:
                 state=ocp.args.StandardRestore(abstract_like(target)), host=ocp.args.JsonRestore()
             ),
         )
-        return step, restored["state"], dict(restored["host"])
+        # orbax returns containers of its own choosing (NamedTuples come back as tuples): rebuild the target's.
+        state = jax.tree.unflatten(jax.tree.structure(target), jax.tree.leaves(restored["state"]))
+        return step, state, dict(restored["host"])
 
     def close(self) -> None:
         self._manager.close()

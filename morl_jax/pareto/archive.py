@@ -97,6 +97,16 @@ class ParetoArchive:
         return self._internal * self._signs
 
     @property
+    def signed_points(self) -> np.ndarray:
+        """(n, d) points in maximisation form (minimised objectives negated), in insertion order."""
+        return self._internal.copy()
+
+    @property
+    def signed_ref(self) -> np.ndarray:
+        """The reference in maximisation form."""
+        return self._ref * self._signs
+
+    @property
     def steps(self) -> np.ndarray:
         return np.asarray([e.step for e in self._entries], dtype=np.int64)
 

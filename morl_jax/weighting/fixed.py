@@ -1,13 +1,18 @@
-"""Constant reward weights: the static-scalarisation baseline (`train_strategy.method=baseline`, §1)."""
+"""Constant reward weights: the static-scalarisation baseline (the paper's `train_strategy.method=baseline`)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from morl_jax.weighting.base import Signals, WeightOptimizer, WeightState, check_num_objectives, register
+from morl_jax.weighting.base import Signals, WeightOptimizer, check_length, check_num_objectives, check_vector, register
+
+
+class FixedState(NamedTuple):
+    weights: jax.Array  # [K], on the simplex
 
 
 def fixed(weights: Sequence[float] | None = None) -> WeightOptimizer:
@@ -16,26 +21,17 @@ def fixed(weights: Sequence[float] | None = None) -> WeightOptimizer:
     The weights must be a non-empty 1-D sequence of finite, non-negative numbers with a positive sum;
     `init(K)` checks that there are exactly K of them.
     """
-    normalised = None
-    if weights is not None:
-        w = np.asarray(weights, dtype=np.float64)
-        if w.ndim != 1 or w.size == 0:
-            raise ValueError(f"fixed weights must be a non-empty 1-D sequence, got shape {w.shape}")
-        if not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise ValueError(f"fixed weights must be finite and non-negative, got {w.tolist()}")
-        if w.sum() <= 0:
-            raise ValueError(f"fixed weights must not all be zero, got {w.tolist()}")
-        normalised = w / w.sum()
+    w = check_vector(weights, "weights", "fixed", nonnegative=True)
+    if w is not None and w.sum() <= 0:
+        raise ValueError(f"fixed weights must not all be zero, got {w.tolist()}")
 
-    def init(num_objectives: int) -> WeightState:
+    def init(num_objectives: int) -> FixedState:
         k = check_num_objectives(num_objectives, "fixed")
-        if normalised is not None and normalised.size != k:
-            raise ValueError(f"fixed weights have length {normalised.size} but there are K={k} objectives")
-        w = np.full(k, 1.0 / k) if normalised is None else normalised
-        return WeightState(jnp.asarray(w, jnp.float32), jnp.zeros((), jnp.int32), {})
+        check_length(w, k, "weights", "fixed")
+        return FixedState(jnp.asarray(np.full(k, 1.0 / k) if w is None else w / w.sum(), jnp.float32))
 
-    def update(state: WeightState, signals: Signals) -> WeightState:
-        return state._replace(step=state.step + 1)
+    def update(signals: Signals, state: FixedState) -> tuple[jax.Array, FixedState]:
+        return state.weights, state
 
     return WeightOptimizer(init, update, frozenset())
 
