@@ -13,9 +13,7 @@ reused), share one SFT cache per warm-start fingerprint (`WORKDIR/sft_cache`), a
 from __future__ import annotations
 
 import argparse
-import ast
 import csv
-import importlib.util
 import itertools
 import os
 from typing import Any
@@ -26,36 +24,21 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import ml_collections  # noqa: E402
 
-from morl_jax import train  # noqa: E402
+from morl_jax import experiment_config, train  # noqa: E402
 from morl_jax.logging import read_metrics  # noqa: E402
 
 
-def load_config(spec: str, variant_args: dict[str, str]) -> ml_collections.ConfigDict:
-    """`path[:arg]` -> get_config(arg merged with variant_args)."""
+def load_config(spec: str, variant_args: dict[str, str], overrides: dict[str, str] | None = None
+                ) -> ml_collections.ConfigDict:
+    """`path[:arg]` with the variant args merged into arg, then the dotted overrides (checked key by key)."""
     path, _, arg = spec.partition(":")
-    module_spec = importlib.util.spec_from_file_location("ablate_config", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
     parts = [p for p in arg.split(",") if p] + [f"{k}={v}" for k, v in variant_args.items()]
-    return module.get_config(",".join(parts))
+    return experiment_config.load(f"{path}:{','.join(parts)}", [f"{k}={v}" for k, v in (overrides or {}).items()])
 
 
-def assign(config: ml_collections.ConfigDict, dotted: str, text: str) -> None:
-    """config.a.b = literal(text) (or the text itself when it is not a Python literal)."""
-    *parents, leaf = dotted.split(".")
-    node = config
-    for name in parents:
-        node = node[name]
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        value = text
-    node[leaf] = value
-
-
-def _points(workdir: str, mode: str, objectives: list[str]) -> list[tuple[int, list[float]]]:
-    return [(r["step"], [r[f"eval/{mode}/{o}"] for o in objectives])
-            for r in read_metrics(workdir) if f"eval/{mode}/{objectives[0]}" in r]
+def _points(workdir: str, prefix: str, objectives: list[str]) -> list[tuple[int, list[float]]]:
+    return [(r["step"], [r[f"{prefix}/{o}"] for o in objectives])
+            for r in read_metrics(workdir) if f"{prefix}/{objectives[0]}" in r]
 
 
 def run_grid(config_spec: str, grid: dict[str, list[str]], seeds: list[int], workdir: str,
@@ -67,25 +50,23 @@ def run_grid(config_spec: str, grid: dict[str, list[str]], seeds: list[int], wor
         point = dict(zip(grid, values))
         for seed in seeds:
             variant = {k: v for k, v in point.items() if "." not in k}
-            config = load_config(config_spec, variant)
-            for key, text in {**{k: v for k, v in point.items() if "." in k}, **sets}.items():
-                assign(config, key, text)
-            config.seed = seed
+            dotted = {**{k: v for k, v in point.items() if "." in k}, **sets, "seed": str(seed)}
+            config = load_config(config_spec, variant, dotted)
             if not config.sft.cache_dir:
                 config.sft.cache_dir = os.path.join(workdir, "sft_cache")
             name = "_".join(f"{k.split('.')[-1]}={v}" for k, v in point.items()) + f"_seed={seed}"
             run_dir = os.path.join(workdir, name)
             print(f"== {name}", flush=True)
             summary = train.run(config, run_dir)
-            objectives = summary["objectives"]
+            split, objectives = summary.report_split, summary.objectives
             row = {"run": name, **point, "seed": seed}
             for mode in ("greedy", "sampled"):
-                row.update({f"{mode}/{o}": summary["final"][mode][o] for o in objectives})
-                row[f"{mode}/hypervolume"] = summary["hypervolume"][mode]
-                row[f"{mode}/mean_pareto_step"] = summary["mean_pareto_step"][mode]
-            row.update({f"initial/sampled/{o}": v for o, v in zip(objectives, summary["initial"]["sampled"])})
+                row.update({f"{mode}/{o}": summary.final[split][mode][o] for o in objectives})
+                row[f"{mode}/hypervolume"] = summary.hypervolume[split][mode]
+                row[f"{mode}/mean_pareto_step"] = summary.mean_pareto_step[mode]
+            row.update({f"initial/sampled/{o}": v for o, v in summary.initial[split]["sampled"].items()})
             rows.append(row)
-            trajectories[name] = (_points(run_dir, "sampled", objectives), objectives, summary["maximise"])
+            trajectories[name] = (_points(run_dir, f"{split}/sampled", objectives), objectives, summary.maximise)
     write_table(rows, workdir)
     plot_trajectories(trajectories, os.path.join(workdir, "fronts.png"))
     return rows

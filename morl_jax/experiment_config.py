@@ -1,21 +1,29 @@
-"""Every knob of an experiment with its default (`base_config`), and `validate`, run before anything compiles.
+"""Every knob of an experiment with its default (`base_config`), the one config loader (`load`), `validate`
+(run before anything compiles or writes) and the typed settings the loop builds from a config.
 
 Config files in `configs/` start from `base_config()` and change values; a key that is not here is a typo,
-and `validate` names it (with the closest known key) instead of letting it be silently ignored.
+and `validate` (or `override`, for `--config.a.b=value` strings) names it with the closest known key instead of
+letting it be silently ignored.
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
+import importlib.util
 import inspect
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import ml_collections
 
 from morl_jax import models, tasks
+from morl_jax.optimizers import SCHEDULES, OptimizerSettings
 from morl_jax.rl import ADVANTAGE_ESTIMATORS, KL_ESTIMATORS, LOSS_AGGREGATIONS
-from morl_jax.weighting import WEIGHT_OPTIMIZERS
+from morl_jax.rl.losses import KL_LOSS_ESTIMATORS
+from morl_jax.rl.step import WHITENING, UpdateSettings
+from morl_jax.weighting import WEIGHT_OPTIMIZERS, WeightOptimizer, chain, get_weight_optimizer, parse_transform
 
 
 class ConfigError(ValueError):
@@ -53,6 +61,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.rl.estimator = "grpo"
     c.rl.level = "reward"  # "reward": scalarise then estimate; "advantage": estimate per objective, combine
     c.rl.eps = 0.0  # the estimator's epsilon; 0 keeps its own default (1e-6 group std, 1e-8 whitening)
+    c.rl.whitening = "sample"  # batch whitening (reinforce_pp*, gdpo) per "sample", or per "token" as verl does
     c.rl.num_steps = 100
     c.rl.shuffle_prompts = True  # False: the train split in file order (as the peer workload)
     c.rl.prompts_per_step = 16
@@ -69,7 +78,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.rl.dual_clip = 0.0  # > 1 enables dual-clip with that constant
     c.rl.loss_aggregation = "token-mean"
     c.rl.kl_coef = 0.0
-    c.rl.kl_estimator = "k3"
+    c.rl.kl_estimator = "k3"  # k3 (verl low_var_kl) or k2 (verl mse); k1 has zero expected gradient
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.learning_rate = 1e-3
@@ -83,14 +92,28 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.weighting = ml_collections.ConfigDict()
     c.weighting.name = "fixed"
-    c.weighting.weights = (1 / 3, 1 / 3, 1 / 3)  # None: the task's default weights
-    c.weighting.kwargs = ml_collections.ConfigDict()
+    c.weighting.weights = (1 / 3, 1 / 3, 1 / 3)  # fixed / starting weights of optimizers that take them; None: task's
+    c.weighting.kwargs = ml_collections.ConfigDict()  # checked against the optimizer's signature
+    c.weighting.post = ()  # transforms after the optimizer, e.g. ("floor:0.05", "ema:0.9", "simplex")
+    c.weighting.allow_scale_only = False  # allow a scale-only optimizer under a scale-invariant estimator (a no-op)
+    # Validation signals (optimizers that read eval_point / hv_gain / ...): the validation split, every
+    # `eval_every` steps (the paper: 1), decoded `eval_mode`, archive reference "initial" (the paper) or "worst".
+    c.weighting.eval_every = 1
+    c.weighting.eval_mode = "greedy"
+    c.weighting.reference = "initial"
+    # The Gram matrix signal (optimizers that read gram): transformer layers [start, stop) of the per-objective
+    # gradients, () = every parameter; each gradient's global-norm clip (the paper: 1); reuse of the K
+    # gradients for the update when its loss is linear in the advantages.
+    c.weighting.gram_layers = ()
+    c.weighting.gram_clip_norm = 1.0
+    c.weighting.fused_update = True
 
     c.eval = ml_collections.ConfigDict()
     c.eval.every = 10
     c.eval.num_prompts = 64
     c.eval.num_samples = 4  # samples per prompt for the sampled validation point
-    c.eval.split = "validation"
+    c.eval.split = "validation"  # selects checkpoints and feeds the weight optimizers
+    c.eval.test_split = "test"  # reports them ("" = none)
     c.eval.reference = "worst"  # "worst" (the task's worst-case point) or "initial" (the initial model's)
 
     c.checkpoint = ml_collections.ConfigDict()
@@ -178,11 +201,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
     r = c.rl
     _require(r.estimator in ADVANTAGE_ESTIMATORS, "rl.estimator",
              f"unknown estimator '{r.estimator}'; known: {', '.join(sorted(ADVANTAGE_ESTIMATORS))}")
+    est = ADVANTAGE_ESTIMATORS[r.estimator]
     _require(r.level in ("reward", "advantage"), "rl.level", f"'{r.level}' is not 'reward' or 'advantage'")
+    _require(r.level in est.levels, "rl.level",
+             f"estimator '{r.estimator}' supports level {' or '.join(repr(x) for x in est.levels)}, not '{r.level}'")
+    _require(r.whitening in WHITENING, "rl.whitening", f"'{r.whitening}' is not one of {', '.join(WHITENING)}")
+    _require(r.whitening == "sample" or est.whitens_batch, "rl.whitening",
+             f"estimator '{r.estimator}' does not whiten the batch, so token-weighted whitening means nothing")
     _require(r.num_steps >= 0, "rl.num_steps", "must be >= 0")
     _require(r.prompts_per_step >= 1, "rl.prompts_per_step", "must be >= 1")
     _require(r.group_size >= 1, "rl.group_size", "must be >= 1")
-    if r.estimator in ("grpo", "rloo", "drgrpo", "gdpo", "reinforce_pp_baseline"):
+    if est.needs_groups:
         _require(r.group_size >= 2, "rl.group_size",
                  f"estimator '{r.estimator}' compares samples within a group, so it needs group_size >= 2 (got {r.group_size})")
     _require(r.max_new_tokens >= 1, "rl.max_new_tokens", "must be >= 1")
@@ -200,10 +229,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _require(r.kl_coef >= 0, "rl.kl_coef", "must be >= 0")
     _require(r.kl_estimator in KL_ESTIMATORS, "rl.kl_estimator",
              f"unknown KL estimator '{r.kl_estimator}'; known: {', '.join(sorted(KL_ESTIMATORS))}")
+    _require(r.kl_coef == 0 or r.kl_estimator in KL_LOSS_ESTIMATORS, "rl.kl_estimator",
+             f"'{r.kl_estimator}' cannot be a loss term (its expected gradient is zero); use one of "
+             f"{', '.join(KL_LOSS_ESTIMATORS)}")
 
     o = c.optimizer
     _require(o.learning_rate > 0, "optimizer.learning_rate", "must be > 0")
-    _require(o.schedule in ("constant", "linear", "cosine"), "optimizer.schedule", f"'{o.schedule}' is not constant, linear or cosine")
+    _require(o.schedule in SCHEDULES, "optimizer.schedule", f"'{o.schedule}' is not one of {', '.join(SCHEDULES)}")
     _require(o.grad_clip >= 0, "optimizer.grad_clip", "must be >= 0 (0 disables clipping)")
 
     s = c.sft
@@ -214,20 +246,145 @@ def validate(config: ml_collections.ConfigDict) -> None:
         for style, p in s.style_mix.items():
             _require(p >= 0, f"sft.style_mix.{style}", "probabilities must be >= 0")
 
-    _require(c.weighting.name in WEIGHT_OPTIMIZERS, "weighting.name",
-             f"unknown weight optimizer '{c.weighting.name}'; known: {', '.join(sorted(WEIGHT_OPTIMIZERS))}")
-    if c.weighting.weights is not None:
-        _require(len(c.weighting.weights) == num_rewards, "weighting.weights",
-                 f"{len(c.weighting.weights)} weights for the {num_rewards} rewards of task '{c.task.name}'")
-    _check_kwargs(WEIGHT_OPTIMIZERS[c.weighting.name], dict(c.weighting.kwargs), "weighting.kwargs")
+    _check_weighting(c, num_rewards)
 
     e = c.eval
     _require(e.every >= 0, "eval.every", "must be >= 0 (0 disables periodic validation)")
     _require(e.num_prompts >= 1, "eval.num_prompts", "must be >= 1")
     _require(e.num_samples >= 1, "eval.num_samples", "must be >= 1")
     _require(e.reference in ("worst", "initial"), "eval.reference", f"'{e.reference}' is not 'worst' or 'initial'")
+    for key in ("split", "test_split"):
+        _require(e[key] in task.split_names or (key == "test_split" and not e[key]), f"eval.{key}",
+                 f"task '{c.task.name}' has no split '{e[key]}'; splits: {', '.join(task.split_names)}")
+    _require(e.test_split != e.split, "eval.test_split",
+             f"equals eval.split '{e.split}': checkpoints would be selected and reported on the same prompts")
     _require(c.checkpoint.every >= 0, "checkpoint.every", "must be >= 0")
     _require(c.checkpoint.max_to_keep >= 1, "checkpoint.max_to_keep", "must be >= 1")
     for axis in ("data", "fsdp", "tensor"):
         size = c.mesh[axis]
         _require(size == -1 or size >= 1, f"mesh.{axis}", "must be -1 (the rest) or >= 1")
+
+
+def _check_weighting(c: ml_collections.ConfigDict, num_rewards: int) -> None:
+    w = c.weighting
+    _require(w.name in WEIGHT_OPTIMIZERS, "weighting.name",
+             f"unknown weight optimizer '{w.name}'; known: {', '.join(sorted(WEIGHT_OPTIMIZERS))}")
+    if w.weights is not None:
+        _require(len(w.weights) == num_rewards, "weighting.weights",
+                 f"{len(w.weights)} weights for the {num_rewards} rewards of task '{c.task.name}'")
+    _check_kwargs(WEIGHT_OPTIMIZERS[w.name], dict(w.kwargs), "weighting.kwargs")
+    try:
+        optimizer = get_weight_optimizer(w.name, **_weight_kwargs(c, None))
+        chain(optimizer, *(parse_transform(spec) for spec in w.post)).init(num_rewards)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"config key 'weighting': {e}") from e
+    est = ADVANTAGE_ESTIMATORS[c.rl.estimator]
+    _require(not (optimizer.scale_only and est.scale_invariant) or w.allow_scale_only, "weighting.name",
+             f"'{w.name}' only rescales the weighted reward by a common factor, and estimator '{c.rl.estimator}' "
+             f"is invariant to the reward scale, so it would change nothing (use rloo or drgrpo, or set "
+             f"weighting.allow_scale_only=True to run it anyway)")
+    _require(w.eval_every >= 1, "weighting.eval_every", "must be >= 1")
+    _require(w.eval_mode in ("greedy", "sampled"), "weighting.eval_mode", f"'{w.eval_mode}' is not greedy or sampled")
+    _require(w.reference in ("worst", "initial"), "weighting.reference", f"'{w.reference}' is not worst or initial")
+    layers = tuple(w.gram_layers)
+    _require(layers == () or (len(layers) == 2 and 0 <= layers[0] < layers[1]), "weighting.gram_layers",
+             f"must be () (every parameter) or (start, stop) with 0 <= start < stop, got {layers}")
+    _require(w.gram_clip_norm >= 0, "weighting.gram_clip_norm", "must be >= 0 (0 disables clipping)")
+
+
+# ------------------------------------------------------------------------------------------- loading
+def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
+    """`path.py[:arg]` -> its `get_config(arg)`, then each `a.b=value` override; validated.
+
+    The one loader of `main`, `ablate`, the benchmarks, the tests and the notebooks. A relative path that does
+    not exist is also looked up in the repository's `configs/` directory, so `arith.py:size=test` works from
+    anywhere.
+    """
+    path, _, arg = spec.partition(":")
+    if not os.path.exists(path):
+        shipped = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", path)
+        if os.path.exists(shipped):
+            path = shipped
+        else:
+            raise FileNotFoundError(f"config file {path!r} not found (nor in the repository's configs/)")
+    module_spec = importlib.util.spec_from_file_location(f"morl_jax_config_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    config = module.get_config(arg or None)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"config override {item!r}: expected KEY=VALUE")
+        override(config, key.removeprefix("config."), text)
+    validate(config)
+    return config
+
+
+def override(config: ml_collections.ConfigDict, dotted: str, text: str) -> None:
+    """config.a.b = literal(text) (the text itself when it is not a Python literal); an unknown key raises
+    ConfigError naming it (free-form sections such as task.kwargs accept new keys)."""
+    *parents, leaf = dotted.split(".")
+    node, path = config, ""
+    for name in parents:
+        path = f"{path}{name}"
+        if name not in node or not isinstance(node[name], ml_collections.ConfigDict):
+            _unknown_key(path)
+        node, path = node[name], path + "."
+    if leaf not in node and path.rstrip(".") not in _FREE_FORM:
+        _unknown_key(path + leaf)
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = text
+    if isinstance(value, list):
+        value = tuple(value)
+    try:
+        node[leaf] = value
+    except TypeError as e:  # a locked field of another type
+        raise ConfigError(f"config key '{dotted}': {e}") from None
+
+
+def _unknown_key(path: str) -> None:
+    close = difflib.get_close_matches(path, dict(_leaf_paths(base_config())), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise ConfigError(f"unknown config key '{path}'{hint}")
+
+
+# ------------------------------------------------------------------------------- typed settings
+def model_config(c: ml_collections.ConfigDict) -> models.ModelConfig:
+    """The policy's ModelConfig: the HF directory's when `model.path` is set, else the preset's."""
+    overrides = {"dtype": c.model.dtype, **dict(c.model.overrides)}
+    if c.model.path:
+        return models.load_config(c.model.path, **overrides)
+    return models.get_config(c.model.preset, **overrides)
+
+
+def _weight_kwargs(c: ml_collections.ConfigDict, task: tasks.Task | None) -> dict[str, Any]:
+    """The optimizer's kwargs, plus `weighting.weights` (or the task's default weights) if it takes weights."""
+    kwargs = dict(c.weighting.kwargs)
+    if "weights" in inspect.signature(WEIGHT_OPTIMIZERS[c.weighting.name]).parameters:
+        weights = c.weighting.weights
+        if weights is None and task is not None:
+            weights = task.default_weights
+        kwargs.setdefault("weights", None if weights is None else tuple(weights))
+    return kwargs
+
+
+def weight_optimizer(c: ml_collections.ConfigDict, task: tasks.Task) -> WeightOptimizer:
+    """The configured weight optimizer chained with its post-processing transforms."""
+    optimizer = get_weight_optimizer(c.weighting.name, **_weight_kwargs(c, task))
+    return chain(optimizer, *(parse_transform(spec) for spec in c.weighting.post))
+
+
+def update_settings(c: ml_collections.ConfigDict) -> UpdateSettings:
+    """The RL update's static settings (optimizer included)."""
+    r, o = c.rl, c.optimizer
+    optimizer = OptimizerSettings(
+        learning_rate=o.learning_rate, schedule=o.schedule, warmup_steps=o.warmup_steps,
+        total_steps=max(1, r.num_steps * r.epochs * r.minibatches), b1=o.b1, b2=o.b2, eps=o.eps,
+        weight_decay=o.weight_decay, grad_clip=o.grad_clip)
+    return UpdateSettings(
+        optimizer=optimizer, estimator=r.estimator, level=r.level, eps=r.eps or None, whitening=r.whitening,
+        group_size=r.group_size, epochs=r.epochs, minibatches=r.minibatches, clip_low=r.clip_low,
+        clip_high=r.clip_high, dual_clip=r.dual_clip or None, aggregation=r.loss_aggregation, kl_coef=r.kl_coef,
+        kl_estimator=r.kl_estimator, temperature=r.temperature, max_length=float(r.max_new_tokens))

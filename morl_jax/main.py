@@ -2,24 +2,37 @@
 
     python -m morl_jax.main --config=configs/arith.py[:variant] --workdir=DIR [--config.a.b=value ...]
 
-Rerunning with the same --workdir resumes from its latest checkpoint. On a multi-host pod or SLURM allocation
-the same command with --distributed is meant to run on every host (jax.distributed picks up the cluster from
-the environment); that path is not yet tested on real multi-host hardware.
+Rerunning with the same --workdir resumes from its latest checkpoint. A bad config (unknown key, impossible
+value) stops with a one-line message naming the key, before anything compiles or is written. On a multi-host
+pod or SLURM allocation the same command with --distributed is meant to run on every host (jax.distributed
+picks up the cluster from the environment); that path is not yet tested on real multi-host hardware.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 from absl import app, flags, logging
-from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:variant]).",
-                                          lock_config=True)
+_CONFIG = flags.DEFINE_string("config", None, "Experiment config file: configs/NAME.py[:variant].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, plots and the summary.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False,
                                  "Call jax.distributed.initialize() (multi-host pods and SLURM allocations).")
 flags.mark_flags_as_required(["config", "workdir"])
+
+_overrides: list[str] = []
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl flags, with every `--config.a.b=value` set aside for `experiment_config.load` to apply and check."""
+    rest = []
+    for arg in argv:
+        if arg.startswith("--config."):
+            _overrides.append(arg[len("--"):])
+        else:
+            rest.append(arg)
+    return flags.FLAGS(rest)
 
 
 def main(argv: list[str]) -> None:
@@ -27,24 +40,33 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not flags.FLAGS["verbosity"].present:  # orbax logs every checkpoint step at INFO; keep the console readable
         logging.set_verbosity(logging.WARNING)
-    import jax
+    from morl_jax import experiment_config  # noqa: PLC0415  (after flag parsing: importing jax is slow)
+
+    try:
+        config = experiment_config.load(_CONFIG.value, _overrides)
+    except (experiment_config.ConfigError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    import jax  # noqa: PLC0415
 
     if _DISTRIBUTED.value:
         jax.distributed.initialize()
-    from morl_jax import train
+    from morl_jax import train  # noqa: PLC0415
 
-    summary = train.run(_CONFIG.value, _WORKDIR.value)
+    summary = train.run(config, _WORKDIR.value)
     if jax.process_index() == 0:
         workdir = os.path.abspath(_WORKDIR.value)
         print(f"\nresults in {workdir}")
-        print(f"  summary:     {os.path.join(workdir, 'summary.json')}")
-        print(f"  Pareto plot: {os.path.join(workdir, 'pareto_front.png')}")
-        print(f"  metrics:     {os.path.join(workdir, 'metrics.jsonl')} "
-              f"(tensorboard --logdir {os.path.join(workdir, 'tensorboard')})")
-        for mode, point in summary.get("final", {}).items():
-            hv = summary["hypervolume"][mode]
-            print(f"  final {mode:7s} " + ", ".join(f"{k}={v:.3g}" for k, v in point.items()) + f", hypervolume={hv:.4g}")
+        for name, path in (summary.files.items() if summary else []):
+            print(f"  {name + ':':14s}{path}")
+        print(f"  {'tensorboard:':14s}tensorboard --logdir {os.path.join(workdir, 'tensorboard')}")
+        if summary:
+            split = summary.report_split
+            for mode, point in summary.final[split].items():
+                hv = summary.hypervolume[split][mode]
+                print(f"  final {split} {mode:7s} " + ", ".join(f"{k}={v:.3g}" for k, v in point.items())
+                      + f", hypervolume={hv:.4g}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -27,8 +27,8 @@ def test_grid_runs_every_point_and_writes_the_table(tmp_path):
     assert all(m["step"] == 1 for m in metrics)
 
 
-def test_assign_parses_literals_and_keeps_strings():
-    config = ablate.load_config(os.path.join(ROOT, "configs", "arith.py"), {"size": "test"})
-    ablate.assign(config, "optimizer.learning_rate", "3e-4")
-    ablate.assign(config, "rl.estimator", "rloo")
+def test_load_config_merges_variants_and_dotted_overrides():
+    config = ablate.load_config(os.path.join(ROOT, "configs", "arith.py"), {"size": "test", "weights": "balanced"},
+                                {"optimizer.learning_rate": "3e-4", "rl.estimator": "rloo"})
     assert config.optimizer.learning_rate == 3e-4 and config.rl.estimator == "rloo"
+    assert config.weighting.weights == (0.334, 0.333, 0.333) and config.rl.num_steps == 4

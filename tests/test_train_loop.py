@@ -1,26 +1,21 @@
 """The experiment loop end to end on a tiny config: outputs, determinism, resumption, bad input, divergence."""
 
-import json
 import os
-import sys
 
 import jax
 import numpy as np
 import pytest
 from flax import nnx
 
-from morl_jax import train
+from morl_jax import experiment_config, train
 from morl_jax.checkpointing import Checkpointer
+from morl_jax.evaluate import Summary
 from morl_jax.logging import read_metrics
 from morl_jax.rewards import RewardFunctionError, RewardSet
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "configs"))
-import arith  # noqa: E402
-import peer  # noqa: E402
 
-
-def _config(**rl):
-    c = arith.get_config("size=test")
+def _config(variant="", **rl):
+    c = experiment_config.load(f"arith.py:size=test{',' + variant if variant else ''}")
     for key, value in rl.items():
         c.rl[key] = value
     return c
@@ -49,20 +44,20 @@ def test_a_run_writes_metrics_checkpoints_plot_and_summary(reference_run):
     assert train_row["weight/accuracy"] == pytest.approx(0.5, abs=1e-6)  # the accuracy-focused default
     for key in ("loss", "pg_loss", "entropy", "grad_norm", "completion_length", "train/steps_written"):
         assert np.isfinite(train_row[key]), key
-    evals = [r for r in rows if "eval/greedy/accuracy" in r]
+    evals = [r for r in rows if "validation/greedy/accuracy" in r]
     assert [r["step"] for r in evals] == [0, 2, 4]
-    assert all(r["eval/sampled/hypervolume"] >= 0 for r in evals)
+    assert all("test/sampled/hypervolume" in r for r in evals)
     assert Checkpointer(os.path.join(workdir, "checkpoints")).all_steps() == [2, 4]
-    assert os.path.getsize(os.path.join(workdir, "pareto_front.png")) > 1000
+    for plot in ("pareto_front.png", "weights.png"):
+        assert os.path.getsize(os.path.join(workdir, plot)) > 1000
     assert os.listdir(os.path.join(workdir, "tensorboard"))
-    with open(os.path.join(workdir, "summary.json")) as f:
-        on_disk = json.load(f)
-    assert on_disk["objectives"] == ["accuracy", "length", "clarity"]
-    assert set(on_disk["hypervolume"]) == {"greedy", "sampled"}
-    assert on_disk["final"]["greedy"] == summary["final"]["greedy"]
+    on_disk = Summary.load(os.path.join(workdir, "summary.json"))
+    assert on_disk == summary
+    assert on_disk.objectives == ["accuracy", "length", "clarity"]
+    assert set(on_disk.hypervolume) == {"validation", "test"}
     final_eval = evals[-1]
-    assert summary["final"]["greedy"]["length"] == pytest.approx(final_eval["eval/greedy/length"])
-    assert summary["hypervolume"]["sampled"] == pytest.approx(final_eval["eval/sampled/hypervolume"])
+    assert summary.final["test"]["greedy"]["length"] == pytest.approx(final_eval["test/greedy/length"])
+    assert summary.hypervolume["validation"]["sampled"] == pytest.approx(final_eval["validation/sampled/hypervolume"])
 
 
 def test_same_config_and_seed_give_identical_metrics(reference_run, tmp_path):
@@ -84,12 +79,12 @@ def test_interrupted_run_resumes_to_the_same_numbers(reference_run, tmp_path, st
     """Killed after step k (on or between checkpoints), the rerun in the same workdir equals the reference."""
     workdir, summary = reference_run
     first = train.run(_config(), str(tmp_path), stop_after=stop_after)
-    assert first == {}  # an unfinished run has no summary yet
+    assert first is None  # an unfinished run has no summary yet
     assert max(r["step"] for r in read_metrics(str(tmp_path))) == stop_after
     resumed = train.run(_config(), str(tmp_path))
     assert _comparable(read_metrics(str(tmp_path))) == _comparable(read_metrics(workdir))
-    assert resumed["hypervolume"] == summary["hypervolume"]
-    assert resumed["final"] == summary["final"]
+    assert resumed.hypervolume == summary.hypervolume
+    assert resumed.final == summary.final
 
 
 class _Messages:
@@ -150,7 +145,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, m
         return loss * np.nan, metrics
 
     monkeypatch.setattr(step_module, "policy_loss", nan_loss)
-    monkeypatch.setattr(train, "_UPDATE_CACHE", {})  # recompile the update with the patched loss
+    jax.clear_caches()  # recompile the update with the patched loss
     with pytest.raises(train.TrainingDivergedError, match=r"non-finite loss .* at step 3.*step 2"):
         train.run(_config(), str(tmp_path))
     ckpt = Checkpointer(str(tmp_path / "checkpoints"))
@@ -159,7 +154,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, m
 
 
 def test_fixed_weights_default_to_the_tasks_when_unset(tmp_path):
-    config = peer.get_config("steps=1")
+    config = experiment_config.load("peer.py:steps=1")
     config.weighting.weights = None
     exp = train.Experiment(config, str(tmp_path))
     np.testing.assert_allclose(exp.weight_opt.init(2).weights, np.asarray([1.0, 0.5]) / 1.5, rtol=1e-6)

@@ -1,0 +1,88 @@
+"""One rollout collector for training and validation: prompt columns -> G completions each, as text and arrays.
+
+The G samples of prompt i are rows i*G .. i*G+G-1 (a repeat, never a tile), and every column travels with
+its prompt, so reward functions see each completion next to its own prompt and answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx
+
+from morl_jax import models, parallel
+from morl_jax.rl.step import RolloutBatch
+
+# Completions are cut to the longest in the batch, rounded up to this: fewer wasted tokens in the update, at
+# most max_new_tokens / TRIM_BUCKET compiled shapes.
+TRIM_BUCKET = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingSettings:
+    max_new_tokens: int
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+
+
+@dataclasses.dataclass
+class Rollouts:
+    """N = B*G completions. Host: prompts [N], columns {name: [N]}, completions [N] (text), prompt_tokens /
+    prompt_mask [N, P], tokens / completion_mask [N, C]. Device: behaviour log-probs [N, C], last_hidden [N, D]."""
+
+    prompts: list[str]
+    columns: dict[str, np.ndarray]
+    completions: list[str]
+    prompt_tokens: np.ndarray
+    prompt_mask: np.ndarray
+    tokens: np.ndarray
+    completion_mask: np.ndarray
+    logprobs: jax.Array
+    last_hidden: jax.Array
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.completion_mask.sum(axis=1)
+
+    def batch(self, rewards: np.ndarray, mesh: jax.sharding.Mesh) -> RolloutBatch:
+        """The update's input on the mesh, completions trimmed to the longest one (bucketed)."""
+        limit = self.completion_mask.shape[1]
+        width = min(limit, models.bucket_length(int(self.lengths.max()), TRIM_BUCKET))
+        return parallel.put_batch(RolloutBatch(
+            tokens=np.concatenate([self.prompt_tokens, self.tokens[:, :width]], axis=1),
+            attention_mask=np.concatenate([self.prompt_mask, self.completion_mask[:, :width]], axis=1),
+            completion_mask=self.completion_mask[:, :width], old_logprobs=self.logprobs[:, :width],
+            rewards=np.asarray(rewards, np.float32)), mesh)
+
+
+class RolloutCollector:
+    """Samples completions of prompt columns with the policy `graphdef` + params on `mesh`."""
+
+    def __init__(self, tokenizer: models.Tokenizer, graphdef: nnx.GraphDef, prompt_len: int,
+                 settings: SamplingSettings, mesh: jax.sharding.Mesh):
+        self.tokenizer, self.graphdef, self.prompt_len = tokenizer, graphdef, prompt_len
+        self.settings, self.mesh = settings, mesh
+
+    def __call__(self, params: Any, columns: Mapping[str, Any], key: jax.Array, *, group_size: int = 1,
+                 greedy: bool = False) -> Rollouts:
+        """`group_size` completions of every prompt in `columns` (which must hold a `prompt` column)."""
+        prompts = list(np.asarray(columns["prompt"]))
+        tokens, mask = models.encode_prompts(self.tokenizer, [str(p) for p in prompts], length=self.prompt_len)
+        tokens, mask = np.repeat(tokens, group_size, 0), np.repeat(mask, group_size, 0)
+        s = self.settings
+        rollout = models.generate(self.graphdef, params, *parallel.put_batch((tokens, mask), self.mesh), key,
+                                  max_new_tokens=s.max_new_tokens, eos_id=self.tokenizer.eos_id,
+                                  pad_id=self.tokenizer.pad_id, temperature=s.temperature, top_k=s.top_k,
+                                  top_p=s.top_p, greedy=greedy)
+        completion_tokens, completion_mask = jax.device_get((rollout.tokens, rollout.completion_mask))
+        return Rollouts(
+            prompts=[str(p) for p in np.repeat(np.asarray(prompts, dtype=object), group_size)],
+            columns={name: np.repeat(np.asarray(v), group_size, 0) for name, v in columns.items()},
+            completions=models.decode_completions(self.tokenizer, completion_tokens, completion_mask),
+            prompt_tokens=tokens, prompt_mask=mask, tokens=completion_tokens, completion_mask=completion_mask,
+            logprobs=rollout.logprobs, last_hidden=rollout.last_hidden)
