@@ -177,3 +177,25 @@ def test_per_step_noise_path_matches_its_own_recomputation(split_model, prompts,
     tokens = jnp.concatenate([prompts[0], rollout.tokens], 1)
     mask = jnp.concatenate([prompts[1], rollout.completion_mask], 1)
     np.testing.assert_allclose(rollout.logprobs, _completion_logprobs(*split_model, tokens, mask, 1.3), atol=2e-5)
+
+
+@pytest.mark.parametrize("greedy", [False, True])
+def test_shrinking_the_batch_gives_the_same_rollout(split_model, greedy):
+    """Rows that stop early leave the batch (16 -> 8 -> 4 -> 2 rows): every row's tokens, log-probs and last hidden
+    state are those of decoding the whole batch to the end."""
+    rng = np.random.default_rng(0)
+    tokens = np.concatenate([np.zeros((16, 2), np.int32), rng.integers(4, 60, (16, 3), dtype=np.int32)], 1)
+    tokens[::3, :2] = 2  # some rows with a longer prompt
+    prompts = jnp.asarray(tokens), jnp.asarray(tokens != 0)
+    stops = list(range(4, 24))  # about a third of the vocabulary ends a row: rows stop at many different steps
+    runs = [_run(split_model, prompts, key=jax.random.key(4), max_new_tokens=12, eos_id=stops, temperature=1.5,
+                 greedy=greedy, shrink_to=shrink) for shrink in (0, 2)]
+    full, shrunk = runs
+    lengths = np.asarray(full.lengths)
+    assert len(set(lengths.tolist())) > 3 and (lengths < 12).sum() >= 12  # the phases really were used
+    for field in ("tokens", "completion_mask", "lengths"):
+        np.testing.assert_array_equal(getattr(shrunk, field), getattr(full, field))
+    np.testing.assert_allclose(shrunk.logprobs, full.logprobs, atol=1e-6)
+    np.testing.assert_allclose(shrunk.last_hidden, full.last_hidden, atol=1e-6)
+    assert sampling.phase_sizes(16, 2) == [16, 8, 4, 2] and sampling.phase_sizes(16, 0) == [16]
+    assert sampling.phase_sizes(64, 8) == [64, 32, 16, 8] and sampling.phase_sizes(12, 8) == [12]

@@ -12,7 +12,11 @@ so every row generates the full length in both. Each side runs in its own CPU co
 Runs alternate so machine load affects all alike; the headline ratio is fastest morl_jax vs fastest
 transformers, and every number is printed.
 
-    python -m morl_jax.benchmarks.sampling [--config peer-qwen2] [--batch 64] [--new-tokens 32] [--reps 10]
+    python -m morl_jax.benchmarks.sampling [--size tiny|small] [--batch 64] [--reps 10]
+
+`--size tiny` is the peer workload's model and generation limit (`peer-qwen2`, 32 new tokens), `--size small`
+the step benchmark's larger size (`peer-qwen2-small`, 30.5 M parameters, 128 new tokens); `--config` and
+`--new-tokens` override either.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ from morl_jax.models import (CharTokenizer, Transformer, encode_prompts, from_pr
 from morl_jax.parallel import batch_sharding, make_mesh, shard_model
 
 
+SIZES = {"tiny": ("peer-qwen2", 32), "small": ("peer-qwen2-small", 128)}
+
+
 def peer_prompts(n: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     return [f"{rng.randint(0, 99)}+{rng.randint(0, 99)}=" for _ in range(n)]
@@ -48,15 +55,18 @@ def timed(fn: Callable[[], None]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="peer-qwen2")
+    parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    parser.add_argument("--config", help="a model preset (default: the size's)")
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--new-tokens", type=int, help="tokens generated per row (default: the size's)")
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--cpu-devices", type=int, default=os.cpu_count() or 1,
                         help="CPU devices for the data-parallel morl_jax run (1 = skip it)")
     parser.add_argument("--torch-threads", default="default,1",
                         help="comma-separated torch thread counts to time transformers with ('default' = torch's)")
     args = parser.parse_args()
+    args.config = args.config or SIZES[args.size][0]
+    args.new_tokens = args.new_tokens or SIZES[args.size][1]
     jax.config.update("jax_num_cpu_devices", args.cpu_devices)  # before the first computation
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,7 +1,8 @@
 """Jit-compiled sampling with a pre-allocated KV cache.
 
 `generate(graphdef, state, prompt_tokens, prompt_mask, key, ...)` prefills left-padded prompts in one forward
-pass, then decodes in a `lax.while_loop` that stops once every row has emitted EOS or `max_new_tokens` tokens.
+pass, then decodes in `lax.while_loop`s that stop once every row has emitted EOS or `max_new_tokens` tokens; the
+loop moves the rows still running into a batch of half the size whenever at most half are left.
 Shape- and code-defining options (`max_new_tokens`, `top_k`, `top_p`, `greedy`) and the graphdef are static, so
 repeated calls with the same shapes reuse one compilation; `temperature`, `eos_id` and `pad_id` are traced.
 """
@@ -73,64 +74,97 @@ def sample_tokens(logits: jax.Array, key: jax.Array, *, temperature: float | jax
     return sample_from_noise(logits, gumbel, temperature=temperature, top_k=top_k, top_p=top_p)
 
 
+def phase_sizes(batch: int, shrink_to: int) -> list[int]:
+    """Row counts of the decode phases: the batch, then halved while the half still has >= `shrink_to` rows."""
+    sizes = [batch]
+    while shrink_to and sizes[-1] % 2 == 0 and sizes[-1] // 2 >= shrink_to:
+        sizes.append(sizes[-1] // 2)
+    return sizes
+
+
 def _generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array, prompt_mask: jax.Array,
               key: jax.Array, temperature: jax.Array, eos_ids: jax.Array, pad_id: jax.Array, *, max_new_tokens: int,
-              top_k: int, top_p: float, greedy: bool) -> Rollout:
+              top_k: int, top_p: float, greedy: bool, shrink_to: int) -> Rollout:
     model: Transformer = nnx.merge(graphdef, state)
     batch, prompt_len = prompt_tokens.shape
     prompt_mask = prompt_mask.astype(jnp.bool_)
     cache = KVCache.init(model.config, batch, prompt_len + max_new_tokens)
     out = model(prompt_tokens, positions_from_mask(prompt_mask), prompt_mask, cache)
-    next_position = jnp.sum(prompt_mask, axis=1, dtype=jnp.int32)
-    ones = jnp.ones((batch, 1), jnp.bool_)
     vocab = out.logits.shape[-1]
     # Gumbel noise for every step drawn up front when it is small: no RNG kernel inside the decode loop.
     predrawn = not greedy and max_new_tokens * batch * vocab <= NOISE_BUDGET
     noise = jax.random.gumbel(key, (max_new_tokens, batch, vocab), jnp.float32) if predrawn else None
 
-    def step_noise(step):
+    def step_noise(step, rows):
+        """The noise of these (original) rows at this step: the same numbers whatever the phase."""
         if greedy:
             return None
         if predrawn:
-            return jax.lax.dynamic_index_in_dim(noise, step, keepdims=False)
-        return jax.random.gumbel(jax.random.fold_in(key, step), (batch, vocab), jnp.float32)
+            return jax.lax.dynamic_index_in_dim(noise, step, keepdims=False)[rows]
+        return jax.random.gumbel(jax.random.fold_in(key, step), (batch, vocab), jnp.float32)[rows]
 
-    def cond(carry):
-        step, _, _, _, _, _, done, _ = carry
-        return (step < max_new_tokens) & ~jnp.all(done)
+    # Rows that finish early stop costing compute: once at most half of a phase's rows are running, they are
+    # gathered into a batch of half the size (cache included) and decoding goes on there.
+    sizes = phase_sizes(batch, shrink_to)
+    ones = jnp.ones((batch, 1), jnp.bool_)
+    outputs = (jnp.full((batch, max_new_tokens), pad_id, jnp.int32), jnp.zeros((batch, max_new_tokens), jnp.bool_),
+               jnp.zeros((batch, max_new_tokens), jnp.float32),
+               jnp.zeros((batch, model.config.hidden_size), out.hidden_states.dtype))
+    carry = (jnp.zeros((), jnp.int32), out.cache, out.logits[:, -1], jnp.sum(prompt_mask, axis=1, dtype=jnp.int32),
+             jnp.zeros((batch,), jnp.bool_), jnp.arange(batch, dtype=jnp.int32), outputs)
+    for phase, rows_in_phase in enumerate(sizes):
+        last_phase = phase == len(sizes) - 1
 
-    def body(carry):
-        step, cache, logits, tokens, mask, logprobs, done, last_hidden = carry
-        token, logp = sample_from_noise(logits, step_noise(step), temperature=temperature, top_k=top_k, top_p=top_p)
-        active = ~done
-        token = jnp.where(active, token, pad_id)
-        tokens = jax.lax.dynamic_update_slice_in_dim(tokens, token[:, None], step, axis=1)
-        mask = jax.lax.dynamic_update_slice_in_dim(mask, active[:, None], step, axis=1)
-        logprobs = jax.lax.dynamic_update_slice_in_dim(logprobs, jnp.where(active, logp, 0.0)[:, None], step, axis=1)
-        done = done | jnp.any(token[:, None] == eos_ids[None, :], axis=1)
-        out = model(token[:, None], (next_position + step)[:, None], ones, cache)
-        last_hidden = jnp.where(active[:, None], out.hidden_states[:, 0], last_hidden)
-        return step + 1, out.cache, out.logits[:, 0], tokens, mask, logprobs, done, last_hidden
+        def cond(carry, rows_in_phase=rows_in_phase, last_phase=last_phase):
+            step, done = carry[0], carry[4]
+            running = jnp.sum(~done)
+            return (step < max_new_tokens) & (running > 0) & (last_phase | (2 * running > rows_in_phase))
 
-    init = (jnp.zeros((), jnp.int32), out.cache, out.logits[:, -1],
-            jnp.full((batch, max_new_tokens), pad_id, jnp.int32), jnp.zeros((batch, max_new_tokens), jnp.bool_),
-            jnp.zeros((batch, max_new_tokens), jnp.float32), jnp.zeros((batch,), jnp.bool_),
-            jnp.zeros((batch, model.config.hidden_size), out.hidden_states.dtype))
-    _, _, _, tokens, mask, logprobs, _, last_hidden = jax.lax.while_loop(cond, body, init)
+        def body(carry, rows_in_phase=rows_in_phase):
+            step, cache, logits, next_position, done, rows, (tokens, mask, logprobs, last_hidden) = carry
+            token, logp = sample_from_noise(logits, step_noise(step, rows), temperature=temperature, top_k=top_k,
+                                            top_p=top_p)
+            active = ~done
+            token = jnp.where(active, token, pad_id)
+            tokens = tokens.at[rows, step].set(token)
+            mask = mask.at[rows, step].set(active)
+            logprobs = logprobs.at[rows, step].set(jnp.where(active, logp, 0.0))
+            done = done | jnp.any(token[:, None] == eos_ids[None, :], axis=1)
+            out = model(token[:, None], (next_position + step)[:, None], ones[:rows_in_phase], cache)
+            last_hidden = last_hidden.at[rows].set(jnp.where(active[:, None], out.hidden_states[:, 0],
+                                                             last_hidden[rows]))
+            return (step + 1, out.cache, out.logits[:, 0], next_position, done, rows,
+                    (tokens, mask, logprobs, last_hidden))
+
+        carry = jax.lax.while_loop(cond, body, carry)
+        if not last_phase:  # keep the running rows (and some finished ones to fill the half batch)
+            keep = jnp.argsort(carry[4], stable=True)[: sizes[phase + 1]]
+            step, cache, logits, next_position, done, rows, outputs = carry
+            cache = KVCache(tuple(k[keep] for k in cache.keys), tuple(v[keep] for v in cache.values),
+                            cache.mask[keep], cache.index)
+            carry = (step, cache, logits[keep], next_position[keep], done[keep], rows[keep], outputs)
+    tokens, mask, logprobs, last_hidden = carry[-1]
     return Rollout(tokens=tokens, completion_mask=mask, logprobs=logprobs,
                    lengths=jnp.sum(mask, axis=1, dtype=jnp.int32), last_hidden=last_hidden)
 
 
-_generate_jit = jax.jit(_generate, static_argnames=("graphdef", "max_new_tokens", "top_k", "top_p", "greedy"))
+_generate_jit = jax.jit(_generate, static_argnames=("graphdef", "max_new_tokens", "top_k", "top_p", "greedy",
+                                                   "shrink_to"))
+
+# Decode phases stop halving the batch below this many rows (smaller matmuls gain little, and each phase is one
+# more compiled loop).
+SHRINK_TO = 8
 
 
 def generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array, prompt_mask: jax.Array,
              key: jax.Array, *, max_new_tokens: int, eos_id: int | Sequence[int] | None, pad_id: int,
              temperature: float | jax.Array = 1.0, top_k: int = 0, top_p: float = 1.0,
-             greedy: bool = False) -> Rollout:
+             greedy: bool = False, shrink_to: int = SHRINK_TO) -> Rollout:
     """Sample `max_new_tokens` (at most) per left-padded prompt [B, P].
 
     A row stops at its first `eos_id` token (one id or several, e.g. Llama 3's); `eos_id=None` never stops early.
+    Once at most half of the rows are still running, decoding continues on a batch of half the size, down to
+    `shrink_to` rows (0 = never shrink); the samples are the same either way (each row's noise is its own).
 
     Every prompt row must contain at least one real token. Behaviour log-probs are those of the
     temperature-scaled distribution before top-k/top-p filtering (what `token_logprobs(..., temperature)`
@@ -142,12 +176,14 @@ def generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array,
         raise ValueError(f"generate: top_p must be in (0, 1], got {top_p}")
     if top_k < 0:
         raise ValueError(f"generate: top_k must be >= 0, got {top_k}")
+    if shrink_to < 0:
+        raise ValueError(f"generate: shrink_to must be >= 0, got {shrink_to}")
     if isinstance(temperature, (int, float)) and temperature <= 0:
         raise ValueError(f"generate: temperature must be > 0 (use greedy=True for argmax), got {temperature}")
     return _generate_jit(graphdef, state, prompt_tokens, prompt_mask, key, jnp.asarray(temperature, jnp.float32),
                          jnp.asarray(_eos_ids(eos_id), jnp.int32), jnp.asarray(pad_id, jnp.int32),
                          max_new_tokens=int(max_new_tokens), top_k=int(top_k), top_p=float(top_p),
-                         greedy=bool(greedy))
+                         greedy=bool(greedy), shrink_to=int(shrink_to) if eos_id is not None else 0)
 
 
 def _eos_ids(eos_id: int | Sequence[int] | None) -> list[int]:
