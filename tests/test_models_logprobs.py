@@ -117,3 +117,36 @@ def test_chunked_backward_never_holds_the_full_logits():
 def test_start_out_of_range_is_an_error(split_model, batch):
     with pytest.raises(ValueError, match="start"):
         token_logprobs(nnx.merge(*split_model), *batch, start=8)
+
+
+def test_length_grouped_rows_give_the_same_values_and_gradients(split_model):
+    """Rows computed in length groups, each only as wide as it needs, give every-position log-probs, entropies and
+    parameter gradients (a PPO-like loss of both)."""
+    graphdef, state = split_model
+    rng = np.random.default_rng(1)
+    n, prompt, completion = 16, 4, 28
+    lengths = rng.integers(1, completion + 1, n)
+    lengths[3] = completion
+    mask = np.concatenate([np.ones((n, prompt), bool), np.arange(completion)[None] < lengths[:, None]], 1)
+    mask[0, :2] = False
+    tokens = np.where(mask, rng.integers(4, 64, mask.shape), 0).astype(np.int32)
+    tokens, mask = jnp.asarray(tokens), jnp.asarray(mask)
+    advantages = jnp.asarray(rng.standard_normal(n), jnp.float32)
+
+    @functools.partial(jax.jit, static_argnums=1)
+    def value_and_grad(state, groups):
+        def loss(state):
+            logp, ent = token_logprobs(nnx.merge(graphdef, state), tokens, mask, start=prompt - 1, temperature=0.8,
+                                       with_entropy=True, length_groups=groups)
+            valid = mask[:, prompt:]
+            return jnp.sum(jnp.exp(logp) * advantages[:, None] * valid) + 0.1 * jnp.sum(ent * valid), (logp, ent)
+        return jax.value_and_grad(loss, has_aux=True)(state)
+
+    (value, (logp, ent)), grads = value_and_grad(state, 1)
+    (g_value, (g_logp, g_ent)), g_grads = value_and_grad(state, 4)
+    np.testing.assert_allclose(g_value, value, rtol=1e-6)
+    np.testing.assert_allclose(g_logp, logp, atol=1e-6)
+    np.testing.assert_allclose(g_ent, ent, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(g_grads), jax.tree.leaves(grads)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert np.all(np.asarray(g_logp)[~np.asarray(mask[:, prompt:])] == 0)
