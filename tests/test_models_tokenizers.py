@@ -105,6 +105,7 @@ def test_encode_prompts_errors():
         encode_prompts(tok, ["123456"], length=4)
     with pytest.raises(ValueError, match="no prompts"):
         encode_prompts(tok, [])
+    tok.chat_template = "{{ messages[0]['content'] }}"  # the char tokenizer renders the bare text, encodes no <bos>
     with pytest.raises(ValueError, match="no tokens"):
         encode_prompts(tok, ["", "1"], chat=True)
 

@@ -29,12 +29,12 @@ from morl_jax.models.hf_checkpoint import from_pretrained, load_config, save_pre
 from morl_jax.models.logprobs import head_logprobs, token_logprobs
 from morl_jax.models.sampling import Rollout, filter_logits, generate, generate_text, sample_tokens
 from morl_jax.models.tokenizers import (CharTokenizer, HFTokenizer, Tokenizer, bucket_length, decode_completions,
-                                        encode_prompts, load_tokenizer)
+                                        encode_prompt, encode_prompts, load_tokenizer)
 from morl_jax.models.transformer import KVCache, ModelOutput, Transformer, positions_from_mask
 
 __all__ = [
     "CharTokenizer", "HFTokenizer", "KVCache", "ModelConfig", "ModelOutput", "RopeScaling", "Rollout", "Tokenizer",
-    "Transformer", "bucket_length", "config_names", "decode_completions", "encode_prompts", "filter_logits",
+    "Transformer", "bucket_length", "config_names", "decode_completions", "encode_prompt", "encode_prompts", "filter_logits",
     "from_pretrained", "generate", "generate_text", "get_config", "head_logprobs", "load_config", "load_tokenizer",
     "positions_from_mask", "register_config", "sample_tokens", "save_pretrained", "token_logprobs",
 ]

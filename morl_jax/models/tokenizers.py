@@ -1,7 +1,8 @@
 """Tokenizers behind one small interface, and batch helpers for left-padded prompts.
 
 Interface: `encode(text, add_special_tokens=True) -> list[int]`, `decode(ids) -> str` (special tokens dropped),
-`bos_id`, `eos_id`, `pad_id`, `vocab_size`, `apply_chat_template(user_text) -> str`.
+`bos_id`, `eos_id`, `pad_id`, `vocab_size`, `chat_template` (None without one),
+`apply_chat_template(user_text, system=None) -> str`.
 
 * `CharTokenizer`: one id per character; its default vocabulary is exactly the peer workload's 64 ids
   (`<pad>`=0, `<eos>`=1, `<bos>`=2, `<unk>`=3, then 60 characters ending in "@A"), prompts encode as
@@ -35,7 +36,9 @@ class Tokenizer(Protocol):
 
     def decode(self, ids: Sequence[int]) -> str: ...
 
-    def apply_chat_template(self, user_text: str) -> str: ...
+    chat_template: str | None
+
+    def apply_chat_template(self, user_text: str, system: str | None = None) -> str: ...
 
 
 class CharTokenizer:
@@ -48,6 +51,7 @@ class CharTokenizer:
         self.vocab = {tok: i for i, tok in enumerate(self.tokens)}
         self.pad_id, self.eos_id, self.bos_id, self.unk_id = range(4)
         self.vocab_size = len(self.tokens)
+        self.chat_template = None
         self._char_ids = {c: i + len(SPECIAL_TOKENS) for i, c in enumerate(chars)}
 
     def encode(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
@@ -62,9 +66,9 @@ class CharTokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         return "".join(self.tokens[i] for i in map(int, ids) if i >= len(SPECIAL_TOKENS))
 
-    def apply_chat_template(self, user_text: str) -> str:
-        """No chat format for the character model: the text itself."""
-        return user_text
+    def apply_chat_template(self, user_text: str, system: str | None = None) -> str:
+        """No chat format for the character model: the system text (if any) and the user text, as `plain_prompt`."""
+        return plain_prompt(user_text, system)
 
     def save_pretrained(self, path: str) -> None:
         """Write a Hugging Face tokenizer (tokenizer.json, tokenizer_config.json, vocab.json) with the same ids."""
@@ -129,15 +133,20 @@ class HFTokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         return self.core.decode([int(i) for i in ids], skip_special_tokens=True)
 
-    def apply_chat_template(self, user_text: str) -> str:
-        """The chat-formatted prompt for one user turn (with the generation prompt); the text itself if the
-        tokenizer has no template."""
+    def apply_chat_template(self, user_text: str, system: str | None = None) -> str:
+        """The chat-formatted prompt for one user turn, after a system turn when `system` is given (with the
+        generation prompt); `plain_prompt` if the tokenizer has no template."""
         if self.chat_template is None:
-            return user_text
+            return plain_prompt(user_text, system)
         if self._template is None:
             self._template = _compile_template(self.chat_template)
-        return self._template.render(messages=[{"role": "user", "content": user_text}],
-                                     add_generation_prompt=True, **self.special_tokens)
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user_text}]
+        return self._template.render(messages=messages, add_generation_prompt=True, **self.special_tokens)
+
+
+def plain_prompt(user_text: str, system: str | None = None) -> str:
+    """A prompt without a chat template: the system text and a blank line before the user text, if there is one."""
+    return f"{system}\n\n{user_text}" if system else user_text
 
 
 def _read_json(file: str) -> dict[str, Any]:
@@ -214,17 +223,26 @@ def bucket_length(n: int, bucket: int = 8) -> int:
     return max(bucket, -(-n // bucket) * bucket)
 
 
+def encode_prompt(tokenizer: Tokenizer, prompt: str, *, chat: bool = False, system: str | None = None) -> list[int]:
+    """The ids of one prompt. With `chat` and a tokenizer that has a chat template, the prompt is one user turn
+    (after a `system` turn) of that template, encoded without extra special tokens since the template writes
+    them; otherwise `plain_prompt(prompt, system)` encoded with the tokenizer's special tokens."""
+    if chat and tokenizer.chat_template is not None:
+        return tokenizer.encode(tokenizer.apply_chat_template(prompt, system), add_special_tokens=False)
+    return tokenizer.encode(plain_prompt(prompt, system))
+
+
 def encode_prompts(tokenizer: Tokenizer, prompts: Sequence[str], *, length: int | None = None, bucket: int = 8,
-                   chat: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                   chat: bool = False, systems: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Left-padded prompt ids [B, P] int32 and mask [B, P] bool; P = `length` or the bucketed longest prompt.
 
-    With `chat`, each prompt is wrapped by the chat template first (and encoded without extra special tokens,
-    since the template writes them).
+    Each prompt is encoded by `encode_prompt` (through the chat template with `chat`), after its system text
+    `systems[i]` when given.
     """
-    if chat:
-        encoded = [tokenizer.encode(tokenizer.apply_chat_template(p), add_special_tokens=False) for p in prompts]
-    else:
-        encoded = [tokenizer.encode(p) for p in prompts]
+    if systems is not None and len(systems) != len(prompts):
+        raise ValueError(f"encode_prompts: {len(systems)} system texts for {len(prompts)} prompts")
+    encoded = [encode_prompt(tokenizer, p, chat=chat, system=None if systems is None else systems[i])
+               for i, p in enumerate(prompts)]
     if not encoded:
         raise ValueError("encode_prompts: no prompts")
     if min(len(ids) for ids in encoded) == 0:
