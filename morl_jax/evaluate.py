@@ -122,6 +122,12 @@ class Validator:
         """The objective vector (task objective order) of one result."""
         return np.array([result[name] for name in self.task.objective_names], dtype=np.float64)
 
+    def _reference(self, point: np.ndarray, reference: str) -> np.ndarray:
+        """The hypervolume reference: the task's worst point, or `point` (the initial model's) when asked for or
+        when the task has no worst point."""
+        worst = self.task.worst_point
+        return point if reference == "initial" or worst is None else np.asarray(worst, dtype=np.float64)
+
     def _archive(self, ref: np.ndarray) -> ParetoArchive:
         return ParetoArchive(ref, names=list(self.task.objective_names), maximise=list(self.task.maximise))
 
@@ -135,8 +141,7 @@ class Validator:
                 point, name = self.point(result), f"{split}/{mode}"
                 if name not in self.archives:
                     self.initial[name] = point.tolist()
-                    ref = point if self.settings.reference == "initial" else np.asarray(self.task.worst_point)
-                    self.archives[name] = self._archive(ref)
+                    self.archives[name] = self._archive(self._reference(point, self.settings.reference))
                 gain = self.archives[name].add(point, step)
                 row.update({f"{name}/{k}": v for k, v in result.items() if k != "examples"})
                 row[f"{name}/hypervolume"] = self.archives[name].hypervolume()
@@ -157,8 +162,8 @@ class Validator:
         s = self.settings
         point = self.point(self.result(params, step, s.split, s.signal_mode))
         if self.signal_archive is None:
-            initial = s.signal_reference == "initial"
-            self.signal_archive = self._archive(point if initial else np.asarray(self.task.worst_point))
+            initial = s.signal_reference == "initial" or self.task.worst_point is None
+            self.signal_archive = self._archive(self._reference(point, s.signal_reference))
             if not initial:
                 self.signal_archive.add(point, step, {"gain": 0.0})
             return

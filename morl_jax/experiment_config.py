@@ -45,6 +45,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.path = ""  # a Hugging Face model directory; overrides the preset when set
     c.model.tokenizer = "char"  # "char" or a directory holding tokenizer.json
     c.model.dtype = "float32"
+    c.model.chat_template = False  # True: each prompt is a user turn of the tokenizer's chat template (if it has one)
     c.model.overrides = ml_collections.ConfigDict()  # ModelConfig fields to change on the preset
 
     c.sft = ml_collections.ConfigDict()

@@ -1,7 +1,12 @@
 """One rollout collector for training and validation: prompt columns -> G completions each, as text and arrays.
 
 The G samples of prompt i are rows i*G .. i*G+G-1 (a repeat, never a tile), and every column travels with
-its prompt, so reward functions see each completion next to its own prompt and answer.
+its prompt, so reward functions see each completion next to its own prompt and answer. The collector adds one
+column, `completion_tokens`: each completion's length in policy tokens (EOS not counted), the unit of the
+generation limit, of the conciseness reward and of the validation length objective.
+
+Prompts are encoded as `models.encode_prompt` does: with `chat`, through the tokenizer's chat template, after
+the task's `system` column when it has one.
 """
 
 from __future__ import annotations
@@ -60,19 +65,35 @@ class Rollouts:
             rewards=np.asarray(rewards, np.float32)), mesh)
 
 
+def prompt_texts(columns: Mapping[str, Any]) -> tuple[list[str], list[str] | None]:
+    """The prompts of `columns` and their system texts (None without a `system` column)."""
+    systems = [str(s) for s in np.asarray(columns["system"])] if "system" in columns else None
+    return [str(p) for p in np.asarray(columns["prompt"])], systems
+
+
+def prompt_ids(tokenizer: models.Tokenizer, columns: Mapping[str, Any], *, chat: bool) -> list[list[int]]:
+    """The token ids of every prompt of `columns`, encoded as the collector encodes them."""
+    prompts, systems = prompt_texts(columns)
+    return [models.encode_prompt(tokenizer, p, chat=chat, system=None if systems is None else systems[i])
+            for i, p in enumerate(prompts)]
+
+
 class RolloutCollector:
     """Samples completions of prompt columns with the policy `graphdef` + params on `mesh`."""
 
     def __init__(self, tokenizer: models.Tokenizer, graphdef: nnx.GraphDef, prompt_len: int,
-                 settings: SamplingSettings, mesh: jax.sharding.Mesh):
+                 settings: SamplingSettings, mesh: jax.sharding.Mesh, *, chat: bool = False):
         self.tokenizer, self.graphdef, self.prompt_len = tokenizer, graphdef, prompt_len
-        self.settings, self.mesh = settings, mesh
+        self.settings, self.mesh, self.chat = settings, mesh, chat
 
     def __call__(self, params: Any, columns: Mapping[str, Any], key: jax.Array, *, group_size: int = 1,
                  greedy: bool = False) -> Rollouts:
         """`group_size` completions of every prompt in `columns` (which must hold a `prompt` column)."""
-        prompts = list(np.asarray(columns["prompt"]))
-        tokens, mask = models.encode_prompts(self.tokenizer, [str(p) for p in prompts], length=self.prompt_len)
+        if "completion_tokens" in columns:
+            raise ValueError("the data has a column 'completion_tokens', which the rollout collector writes")
+        prompts, systems = prompt_texts(columns)
+        tokens, mask = models.encode_prompts(self.tokenizer, prompts, length=self.prompt_len, chat=self.chat,
+                                             systems=systems)
         tokens, mask = np.repeat(tokens, group_size, 0), np.repeat(mask, group_size, 0)
         s = self.settings
         rollout = models.generate(self.graphdef, params, *parallel.put_batch((tokens, mask), self.mesh), key,
@@ -80,9 +101,11 @@ class RolloutCollector:
                                   pad_id=self.tokenizer.pad_id, temperature=s.temperature, top_k=s.top_k,
                                   top_p=s.top_p, greedy=greedy)
         completion_tokens, completion_mask = jax.device_get((rollout.tokens, rollout.completion_mask))
+        counts = (completion_mask & (completion_tokens != self.tokenizer.eos_id)).sum(axis=1)
         return Rollouts(
-            prompts=[str(p) for p in np.repeat(np.asarray(prompts, dtype=object), group_size)],
-            columns={name: np.repeat(np.asarray(v), group_size, 0) for name, v in columns.items()},
+            prompts=[p for p in prompts for _ in range(group_size)],
+            columns={**{name: np.repeat(np.asarray(v), group_size, 0) for name, v in columns.items()},
+                     "completion_tokens": counts.astype(np.int64)},
             completions=models.decode_completions(self.tokenizer, completion_tokens, completion_mask),
             prompt_tokens=tokens, prompt_mask=mask, tokens=completion_tokens, completion_mask=completion_mask,
             logprobs=rollout.logprobs, last_hidden=rollout.last_hidden)

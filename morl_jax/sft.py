@@ -31,14 +31,15 @@ FINGERPRINT_FILE = "fingerprint.json"
 
 
 def encode_examples(tokenizer: Tokenizer, examples: Sequence[tuple[str, str]], prompt_len: int,
-                    max_completion_len: int) -> dict[str, np.ndarray]:
-    """tokens [M, P+C], attention_mask [M, P+C], completion_mask [M, C] for (prompt, completion) pairs.
+                    max_completion_len: int, *, chat: bool = False) -> dict[str, np.ndarray]:
+    """tokens [M, P+C], attention_mask [M, P+C], completion_mask [M, C] for (prompt, completion) pairs; prompts
+    go through the chat template with `chat`, as the rollout collector encodes them.
 
     C is the longest completion (with EOS) rounded up to a multiple of 16: no compute on padding the data
     never reaches. A completion longer than the generation limit is an error (RL could never produce it).
     """
     prompts, completions = zip(*examples)
-    prompt_tokens, prompt_mask = encode_prompts(tokenizer, prompts, length=prompt_len)
+    prompt_tokens, prompt_mask = encode_prompts(tokenizer, prompts, length=prompt_len, chat=chat)
     encoded = [tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_id] for text in completions]
     for row, ids in enumerate(encoded):
         if len(ids) > max_completion_len:

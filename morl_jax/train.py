@@ -26,7 +26,7 @@ from morl_jax.logging import MetricLogger, read_metrics
 from morl_jax.optimizers import build_optimizer, learning_rate_schedule
 from morl_jax.rl.objective_gradients import apply_objective_gradients
 from morl_jax.rl.step import UpdateState, update
-from morl_jax.rollout import RolloutCollector, SamplingSettings
+from morl_jax.rollout import RolloutCollector, SamplingSettings, prompt_ids
 from morl_jax.run_state import RunState
 from morl_jax.signals import GramSettings, SignalBuilder
 from morl_jax.weighting.base import state_metrics
@@ -41,7 +41,8 @@ def prompt_length(task: tasks.Task, tokenizer: models.Tokenizer, config: ml_coll
     if config.rl.max_prompt_length:
         return config.rl.max_prompt_length
     splits = {"train", config.eval.split} | ({config.eval.test_split} if config.eval.test_split else set())
-    longest = max(len(tokenizer.encode(str(p))) for split in splits for p in task.split(split)["prompt"])
+    longest = max(len(ids) for split in splits
+                  for ids in prompt_ids(tokenizer, task.split(split), chat=config.model.chat_template))
     return models.bucket_length(longest)
 
 
@@ -93,6 +94,10 @@ class Experiment:
         c, s = self.config, self.config.sft
         if not s.steps:
             return params
+        if not self.task.has_sft_examples:
+            logger.message(f"warm start skipped: task '{c.task.name}' provides no SFT examples "
+                           f"(sft.steps={s.steps} ignored)")
+            return params
         parts = {"sft": {k: v for k, v in s.to_dict().items() if k != "cache_dir"}, "model": c.model.to_dict(),
                  "task": {"name": c.task.name, "kwargs": c.task.kwargs.to_dict()}, "seed": c.seed,
                  "prompt_len": self.prompt_len, "completion_len": c.rl.max_new_tokens}
@@ -104,7 +109,7 @@ class Experiment:
             return cached
         examples = self.task.sft_examples(s.num_examples, seed=c.seed, style_mix=dict(s.style_mix) or None)
         data = sft.encode_examples(self.tokenizer, [(p, comp) for p, comp, _ in examples], self.prompt_len,
-                                   c.rl.max_new_tokens)
+                                   c.rl.max_new_tokens, chat=c.model.chat_template)
         start = time.time()
         params, losses = sft.train(graphdef, params, data, steps=s.steps, batch_size=s.batch_size,
                                    learning_rate=s.learning_rate, warmup_steps=s.warmup_steps,
@@ -147,13 +152,17 @@ class Experiment:
                               progress_keys=progress)
         with open(os.path.join(workdir, "config.json"), "w") as f:
             f.write(c.to_json_best_effort(indent=1))
+        if self.task.worst_point is None and "worst" in (c.eval.reference, c.weighting.reference):
+            logger.message(f"task '{c.task.name}' has no worst point: the hypervolume reference is the initial "
+                           "model's validation point instead")
         t0 = time.time()
         graphdef, params = nnx.split(self.init_model())
         params = self.warm_start(graphdef, params, logger)
         timings = {"warm_start_s": time.time() - t0}
         # The reference keeps buffers of its own: the update donates (and so invalidates) the policy's.
         ref_params = jax.tree.map(jnp.copy, params) if self.settings.use_kl else None
-        collector = RolloutCollector(self.tokenizer, graphdef, self.prompt_len, self.sampling, self.mesh)
+        collector = RolloutCollector(self.tokenizer, graphdef, self.prompt_len, self.sampling, self.mesh,
+                                     chat=c.model.chat_template)
         validator = Validator(self.task, collector, self.eval_settings,
                               jax.random.fold_in(jax.random.PRNGKey(c.seed), 1 << 30))
         state = self.initial_state(graphdef, params, validator)

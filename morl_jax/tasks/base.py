@@ -23,7 +23,12 @@ class Objective(NamedTuple):
 
 
 class Task(abc.ABC):
-    """A prompt source with its K reward functions and its validation objective vector."""
+    """A prompt source with its K reward functions and its validation objective vector.
+
+    Required: `split`, `reward_set`, `evaluate` (the objectives; extra diagnostics are optional). Optional:
+    `sft_examples` (without them the loop skips the supervised warm start, `has_sft_examples` is False) and
+    `worst_point` (None: the hypervolume reference falls back to the initial model's point).
+    """
 
     name: str
     split_names: tuple[str, ...]
@@ -44,15 +49,20 @@ class Task(abc.ABC):
                  columns: Mapping[str, Any]) -> dict[str, float]:
         """The objective vector (keys = objective names) plus diagnostics, as plain floats."""
 
-    @abc.abstractmethod
     def sft_examples(self, n: int, seed: int,
                      style_mix: Mapping[str, float] | None = None) -> list[tuple[str, str, str]]:
-        """n supervised (prompt, completion, style) examples drawn from the train split."""
+        """n supervised (prompt, completion, style) examples drawn from the train split (optional)."""
+        raise NotImplementedError(f"task {self.name!r} provides no SFT examples")
 
     @property
-    @abc.abstractmethod
-    def worst_point(self) -> np.ndarray:
-        """Default hypervolume reference point, in `objectives` order."""
+    def has_sft_examples(self) -> bool:
+        """Whether the task overrides `sft_examples` (a supervised warm start is possible)."""
+        return type(self).sft_examples is not Task.sft_examples
+
+    @property
+    def worst_point(self) -> np.ndarray | None:
+        """Default hypervolume reference point, in `objectives` order; None when the task does not know one."""
+        return None
 
     @property
     def objective_names(self) -> tuple[str, ...]:
