@@ -11,7 +11,7 @@ ANSWERS = np.array([1, 3, 4])
 
 
 def _set(**extra):
-    return RewardSet({"accuracy": accuracy, "conciseness": Conciseness(), "clarity": clarity,
+    return RewardSet({"accuracy": accuracy, "conciseness": Conciseness(length_fn=len), "clarity": clarity,
                       **extra})
 
 
@@ -118,3 +118,15 @@ def test_construction_errors():
         RewardSet({})
     with pytest.raises(TypeError, match="'x' is not callable"):
         RewardSet({"x": 3})
+
+
+def test_rewards_to_minimise_enter_negated():
+    def length(prompts, completions, **_):
+        return [float(len(c)) for c in completions]
+
+    rs = RewardSet({"accuracy": accuracy, "length": length}, maximise={"length": False})
+    out = rs(PROMPTS, COMPLETIONS, answer=ANSWERS)
+    np.testing.assert_array_equal(rs.signs, [1.0, -1.0])
+    np.testing.assert_array_equal(out[:, 1], [-9.0, -29.0, -9.0])
+    with pytest.raises(KeyError, match=r"maximise names unknown reward\(s\) \['lenght'\]"):
+        RewardSet({"length": length}, maximise={"lenght": False})

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+from morl_jax.models import CharTokenizer
 from morl_jax.rewards import accuracy, clarity, markers
 from morl_jax.tasks import CHARACTERS, get_task
 from morl_jax.tasks import arithmetic_diagnostics as diag
@@ -175,7 +176,8 @@ def test_evaluate(task):
     cols = {k: v[:4] for k, v in task.split("validation").items()}
     rng = random.Random(0)
     gold = [styles.render(p, "steps", rng) for p in problems]
-    out = task.evaluate(cols["prompt"], gold, cols)
+    tokens = np.array([len(CharTokenizer().encode(c, add_special_tokens=False)) for c in gold])  # = characters
+    out = task.evaluate(cols["prompt"], gold, {**cols, "completion_tokens": tokens})
     assert out["accuracy"] == 1.0 and out["clarity"] == 1.0
     assert out["length"] == pytest.approx(np.mean([len(c) for c in gold]))
     assert out["steps_written"] == out["steps_needed"] == np.mean([p.num_ops for p in problems])
@@ -184,7 +186,7 @@ def test_evaluate(task):
     wrong_step_right_answer = " ".join(
         f"{i + 1}. 1+1={3 if i == 0 else 2}." for i in range(k)) + f" answer: {gold_answer}"
     gamed = ["1. 2. answer: 0", "answer: 7", "", wrong_step_right_answer]
-    out = task.evaluate(cols["prompt"], gamed, cols)
+    out = task.evaluate(cols["prompt"], gamed, {**cols, "completion_tokens": np.array([len(c) for c in gamed])})
     assert out["answer_present"] == 0.75 and out["clear_without_steps_rate"] == 0.25
     assert out["steps_short_rate"] == 0.75 and out["step_errors"] == 0.25
     assert out["correct_with_step_errors_rate"] == 0.25
@@ -198,8 +200,10 @@ def test_reward_set_options(task):
     assert rs.names == ("accuracy", "conciseness", "clarity")
     assert rs["conciseness"].mode == "binary"
     lin = task.reward_set(conciseness_mode="linear", max_len=10)
-    out = lin(["p"], ["answer: 5"], answer=[5])
+    out = lin(["p"], ["answer: 5"], answer=[5], completion_tokens=[9])
     np.testing.assert_allclose(out, [[1.0, 0.1, 0.0]])
+    with pytest.raises(ValueError, match="counts policy tokens: pass the completion_tokens column"):
+        task.reward_set()(["p"], ["answer: 5"], answer=[5])
 
 
 def test_bad_options():

@@ -2,6 +2,9 @@
 
 As in the dynamic-reward-weighting paper, the running mean covers every training response since
 step 0, includes the current batch, and is never reset; it is state to checkpoint and restore.
+Lengths are counted in policy tokens (the paper counts `tokenizer.tokenize(response)`), read from
+the `completion_tokens` column the rollout collector passes: the generation limit and the length
+objective of validation are in the same unit.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ class Conciseness:
 
     The running mean is updated only in training mode (`train()`); in `eval()` mode it is read
     (or, before any training batch, the evaluated batch's own mean is used) and left unchanged.
-    `length_fn` maps a completion to its length (default: characters, which is the token count
-    under the character tokenizer).
+    A completion's length is its number of policy tokens, the `completion_tokens` column (EOS not
+    counted); `length_fn` instead measures the completion text (e.g. words), for callers without
+    token counts.
     """
 
     def __init__(self, mode: str = "binary", max_len: int | None = None,
-                 length_fn: Callable[[str], float] = len):
+                 length_fn: Callable[[str], float] | None = None):
         if mode not in MODES:
             raise ValueError(f"unknown conciseness mode {mode!r}; known: {', '.join(MODES)}")
         if mode == "linear" and (max_len is None or max_len <= 0):
@@ -51,9 +55,22 @@ class Conciseness:
     def eval(self) -> "Conciseness":
         return self.train(False)
 
-    def __call__(self, prompts: Sequence[str], completions: Sequence[str], **_: Any) -> np.ndarray:
+    def lengths(self, completions: Sequence[str], completion_tokens: Sequence[int] | None) -> np.ndarray:
+        """Lengths [N]: `length_fn` of each text, else the policy-token counts (which must then be given)."""
+        if self.length_fn is not None:
+            return np.array([float(self.length_fn(c)) for c in completions], dtype=np.float64)
+        if completion_tokens is None:
+            raise ValueError("conciseness counts policy tokens: pass the completion_tokens column (the rollout "
+                             "collector does), or build Conciseness(length_fn=...) to measure the text")
+        lengths = np.asarray(completion_tokens, dtype=np.float64)
+        if lengths.shape != (len(completions),):
+            raise ValueError(f"completion_tokens has shape {lengths.shape}, expected ({len(completions)},)")
+        return lengths
+
+    def __call__(self, prompts: Sequence[str], completions: Sequence[str], *,
+                 completion_tokens: Sequence[int] | None = None, **_: Any) -> np.ndarray:
         del prompts
-        lengths = np.array([float(self.length_fn(c)) for c in completions], dtype=np.float64)
+        lengths = self.lengths(completions, completion_tokens)
         if lengths.size == 0:
             return lengths
         if self.training:

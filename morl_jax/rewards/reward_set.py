@@ -56,9 +56,12 @@ class RewardSet:
     `state_dict()`; `train()` / `eval()` switch the functions that have a training mode (the
     conciseness running mean is updated by training batches only). On any error the stateful
     functions are rolled back to their state before the call.
+
+    `maximise` (default: all True) says which rewards are to be maximised; RL always maximises, so the
+    column of a reward to minimise is its function's value negated (`signs` holds the factors).
     """
 
-    def __init__(self, fns: Mapping[str, RewardFn]):
+    def __init__(self, fns: Mapping[str, RewardFn], maximise: Mapping[str, bool] | None = None):
         if not fns:
             raise ValueError("RewardSet needs at least one reward function")
         for name, fn in fns.items():
@@ -67,6 +70,11 @@ class RewardSet:
             if not callable(fn):
                 raise TypeError(f"reward {name!r} is not callable: {fn!r}")
         self._fns = dict(fns)
+        maximise = dict(maximise or {})
+        unknown = sorted(set(maximise) - set(self._fns))
+        if unknown:
+            raise KeyError(f"maximise names unknown reward(s) {unknown}; rewards: {list(self._fns)}")
+        self.signs = np.array([1.0 if maximise.get(name, True) else -1.0 for name in self._fns])
         self._signatures = {name: inspect.signature(fn) for name, fn in self._fns.items()}
         self.train(True)
 
@@ -122,7 +130,7 @@ class RewardSet:
         try:
             out = np.empty((n, len(self._fns)), dtype=np.float32)
             for j, name in enumerate(self._fns):
-                out[:, j] = self._call_one(name, prompts, completions, columns, snapshot)
+                out[:, j] = self.signs[j] * self._call_one(name, prompts, completions, columns, snapshot)
             return out
         except BaseException:
             self.load_state_dict(snapshot)

@@ -89,7 +89,9 @@ class ArithmeticTask(Task):
         return dict(self._columns[name])
 
     def reward_set(self, *, conciseness_mode: str | None = None, max_len: int | None = None,
-                   length_fn: Callable[[str], float] = len) -> RewardSet:
+                   length_fn: Callable[[str], float] | None = None) -> RewardSet:
+        """accuracy, conciseness (policy tokens from the `completion_tokens` column, or `length_fn` of the
+        text), clarity."""
         conciseness = Conciseness(
             self.conciseness_mode if conciseness_mode is None else conciseness_mode,
             max_len=self.max_completion_len if max_len is None else max_len, length_fn=length_fn)
@@ -101,7 +103,7 @@ class ArithmeticTask(Task):
 
     def evaluate(self, prompts: Sequence[str], completions: Sequence[str],
                  columns: Mapping[str, Any]) -> dict[str, float]:
-        """accuracy, length (mean characters), clarity, and diagnostics:
+        """accuracy, length (mean policy tokens, the `completion_tokens` column), clarity, and diagnostics:
 
         answer_present (a parsable answer), steps_written / steps_needed (means),
         step_errors (mean wrong equations), steps_short_rate (fewer equations than operations),
@@ -109,7 +111,7 @@ class ArithmeticTask(Task):
         correct_with_step_errors_rate (right answer, some wrong equation).
         """
         completions = list(completions)
-        check_eval_batch(prompts, completions, columns, ("answer", "num_ops"))
+        check_eval_batch(prompts, completions, columns, ("answer", "num_ops", "completion_tokens"))
         facts = [arithmetic_diagnostics.diagnose(c, a, k)
                  for c, a, k in zip(completions, columns["answer"], columns["num_ops"])]
 
@@ -119,7 +121,7 @@ class ArithmeticTask(Task):
 
         return {
             "accuracy": float(np.mean(accuracy(prompts, completions, answer=columns["answer"]))),
-            "length": float(np.mean([len(c) for c in completions])),
+            "length": float(np.mean(np.asarray(columns["completion_tokens"], dtype=np.float64))),
             "clarity": float(np.mean(clarity(prompts, completions))),
             "answer_present": rate(lambda f: f["answer"] is not None),
             "steps_written": rate("steps_written"),
