@@ -40,7 +40,9 @@ __all__ = [
 ]
 
 from morl_jax.models.heads import (PreferencePairs, RewardModel, RewardModelScorer, bradley_terry_loss, encode_pairs,
-                                   encode_sequences, fit_reward_model, preference_loss, reward_fns)
+                                   encode_sequences, fit_reward_model, load_reward_model, preference_loss, reward_fns,
+                                   save_reward_model)
 
 __all__ += ["PreferencePairs", "RewardModel", "RewardModelScorer", "bradley_terry_loss", "encode_pairs",
-            "encode_sequences", "fit_reward_model", "preference_loss", "reward_fns"]
+            "encode_sequences", "fit_reward_model", "load_reward_model", "preference_loss", "reward_fns",
+            "save_reward_model"]

@@ -11,7 +11,9 @@ on that objective), so one pair can prefer a on one objective and b on another.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from typing import Any, Callable, Sequence
 
 import jax
@@ -19,8 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx, struct
+from safetensors.numpy import load_file, save_file
 
-from morl_jax.models.tokenizers import Tokenizer, pad_ids
+from morl_jax.models.hf_checkpoint import from_pretrained, save_pretrained
+from morl_jax.models.tokenizers import Tokenizer, encode_prompt, pad_ids
 from morl_jax.optimizers import OptimizerSettings, build_optimizer
 from morl_jax.models.transformer import Transformer, positions_from_mask
 
@@ -90,7 +94,7 @@ def encode_sequences(tokenizer: Tokenizer, prompts: Sequence[str], completions: 
                      padding: str = "left") -> tuple[np.ndarray, np.ndarray]:
     """Prompt + completion token ids [N, T] int32 and mask [N, T] bool, `padding` "left" or "right".
 
-    The prompt is encoded with special tokens (or through the chat template with `chat`), the completion without,
+    The prompt is encoded as the rollout collector encodes it (`encode_prompt`), the completion without special tokens,
     as the policy produced them; `add_eos` appends EOS so every sequence is read at the same kind of token.
     T = `length` or the bucketed longest sequence.
     """
@@ -102,8 +106,7 @@ def encode_sequences(tokenizer: Tokenizer, prompts: Sequence[str], completions: 
         raise ValueError("encode_sequences: no sequences")
     encoded = []
     for prompt, completion in zip(prompts, completions):
-        ids = (tokenizer.encode(tokenizer.apply_chat_template(prompt), add_special_tokens=False) if chat
-               else tokenizer.encode(prompt))
+        ids = encode_prompt(tokenizer, prompt, chat=chat)
         ids = ids + tokenizer.encode(completion, add_special_tokens=False) + ([tokenizer.eos_id] if add_eos else [])
         if not ids:
             raise ValueError(f"encode_sequences: prompt {prompt!r} with completion {completion!r} has no tokens")
@@ -265,3 +268,33 @@ def reward_fns(model: RewardModel, tokenizer: Tokenizer, **scorer_options: Any) 
     ready for `morl_jax.rewards.RewardSet`."""
     scorer = RewardModelScorer(model, tokenizer, **scorer_options)
     return {name: scorer.reward_fn(name) for name in model.objectives}
+
+
+HEADS_FILE = "reward_heads.safetensors"
+OBJECTIVES_FILE = "reward_heads.json"
+
+
+def save_reward_model(model: RewardModel, path: str) -> None:
+    """Write the backbone as a Hugging Face directory (`save_pretrained`) plus the heads [D, K]
+    (`reward_heads.safetensors`) and their objective names (`reward_heads.json`)."""
+    save_pretrained(model.transformer, path)
+    save_file({"heads": np.asarray(jax.device_get(model.heads[...]))}, os.path.join(path, HEADS_FILE))
+    with open(os.path.join(path, OBJECTIVES_FILE), "w") as f:
+        json.dump({"objectives": list(model.objectives)}, f, indent=1)
+
+
+def load_reward_model(path: str) -> RewardModel:
+    """The RewardModel `save_reward_model` wrote to `path`."""
+    for name in (HEADS_FILE, OBJECTIVES_FILE):
+        if not os.path.exists(os.path.join(path, name)):
+            raise FileNotFoundError(f"{path!r} is not a saved reward model: no {name} (write one with "
+                                    "morl_jax.models.save_reward_model)")
+    with open(os.path.join(path, OBJECTIVES_FILE)) as f:
+        objectives = json.load(f)["objectives"]
+    heads = load_file(os.path.join(path, HEADS_FILE))["heads"]
+    model = RewardModel(from_pretrained(path), objectives, rngs=nnx.Rngs(0))
+    if heads.shape != model.heads[...].shape:
+        raise ValueError(f"{path}: heads have shape {heads.shape}, the backbone and objectives need "
+                         f"{model.heads[...].shape}")
+    model.heads[...] = jnp.asarray(heads, model.heads[...].dtype)
+    return model
