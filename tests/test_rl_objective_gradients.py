@@ -19,7 +19,8 @@ from morl_jax.rl.step import (RolloutBatch, UpdateSettings, UpdateState, batch_a
                               reference_logprobs, update)
 from morl_jax.optimizers import build_optimizer
 
-N, P, C, K, G = 8, 5, 6, 3, 4
+# N * (P + C) >= 2048 tokens: XLA:CPU (jaxlib 0.10.2) miscompiles a vmapped pullback from that size on.
+N, P, C, K, G = 16, 8, 136, 3, 4
 SETTINGS = UpdateSettings(optimizer=OptimizerSettings(learning_rate=1e-3), estimator="grpo", level="advantage",
                           group_size=G, temperature=0.7, clip_high=0.2)
 
@@ -31,7 +32,7 @@ def setup():
     _, ref_params = nnx.split(models.Transformer(cfg, rngs=nnx.Rngs(1)))
     rng = np.random.default_rng(0)
     completion_mask = np.ones((N, C), bool)
-    completion_mask[0, 4:] = completion_mask[5, 2:] = False
+    completion_mask[0, 40:] = completion_mask[5, 2:] = completion_mask[9, 100:] = False
     batch = RolloutBatch(jnp.asarray(rng.integers(4, 64, (N, P + C)), jnp.int32),
                          jnp.asarray(np.concatenate([np.ones((N, P), bool), completion_mask], 1)),
                          jnp.asarray(completion_mask), jnp.zeros((N, C)),

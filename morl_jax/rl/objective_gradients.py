@@ -3,7 +3,7 @@
 For the gradient-based weighting: g_k is the gradient of the PPO surrogate with clipping disabled,
 -agg(A_k * pi / pi_old) (+ the KL term, as the paper includes it), where A_k are the advantages of objective k
 alone. The policy runs forward once (`jax.vjp`); its pullback is applied to the K cotangents d loss_k / d logp
-under `vmap`, so the K gradients cost one forward and one batched backward pass instead of K of each. Each
+in turn, so the K gradients cost one forward and K backward passes instead of K of each. Each
 g_k is clipped to a global norm over a chosen set of layers before G_kj = <g_k, g_j>.
 
 When the update's loss is linear in the advantages (advantage-level weighting without a post-combination
@@ -107,7 +107,10 @@ def objective_gradients(params: Any, batch: RolloutBatch, ref_params: Any = None
         kl_cotangent = jax.grad(lambda lp: settings.kl_coef * aggregate(
             kl_divergence(lp, ref, settings.kl_estimator), mask, **agg))(logp)
         cotangents = jnp.concatenate([cotangents, kl_cotangent[None]])
-    (grads,) = jax.vmap(pullback)(cotangents)  # leaves with a leading axis of K (+1 for the KL term)
+    # One pullback per cotangent, in a loop over the forward pass's residuals. Not `vmap`: XLA:CPU in jaxlib
+    # 0.10.2 miscompiles the batched pullback of the RMSNorm (x * sum(x^2) over >= 2048 rows gives wrong
+    # gradients for every batch member but the first); the Gram test at 2304 tokens guards this.
+    (grads,) = jax.lax.map(pullback, cotangents)  # leaves with a leading axis of K (+1 for the KL term)
     k = adv.shape[1]
     pg, kl = [g[:k] for g in grads], ([g[k] for g in grads] if ref is not None else None)
     with_kl = pg if kl is None else [g + h[None] for g, h in zip(pg, kl)]
