@@ -2,10 +2,12 @@
 
     python -m morl_jax.main --config=configs/arith.py[:variant] --workdir=DIR [--config.a.b=value ...]
 
-Rerunning with the same --workdir resumes from its latest checkpoint. A bad config (unknown key, impossible
-value) stops with a one-line message naming the key, before anything compiles or is written. On a multi-host
-pod or SLURM allocation the same command with --distributed is meant to run on every host (jax.distributed
-picks up the cluster from the environment); that path is not yet tested on real multi-host hardware.
+Rerunning with the same --workdir resumes from its latest checkpoint. `--dry_run` validates the config, builds
+the model shapes abstractly and the data pipeline, prints them and stops (nothing is written to the workdir; a
+TFDS dataset is prepared where its task says). A bad config (unknown key, impossible value) stops with a one-line
+message naming the key, before anything compiles or is written. On a multi-host pod or SLURM allocation the same
+command with --distributed is meant to run on every host (jax.distributed picks up the cluster from the
+environment); that path is not yet tested on real multi-host hardware.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ _CONFIG = flags.DEFINE_string("config", None, "Experiment config file: configs/N
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, plots and the summary.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False,
                                  "Call jax.distributed.initialize() (multi-host pods and SLURM allocations).")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False,
+                             "Validate the config, build the model shapes (abstractly) and the data pipeline, print "
+                             "them, and stop without training or writing anything.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 _overrides: list[str] = []
@@ -47,6 +52,15 @@ def main(argv: list[str]) -> None:
     except (experiment_config.ConfigError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    if _DRY_RUN.value:
+        from morl_jax.dry_run import dry_run  # noqa: PLC0415
+
+        try:
+            dry_run(config)
+        except (FileNotFoundError, ValueError, KeyError) as e:  # missing data files, a reward failing on its data
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+        return
     import jax  # noqa: PLC0415
 
     if _DISTRIBUTED.value:
