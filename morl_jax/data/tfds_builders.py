@@ -1,7 +1,7 @@
 r"""TFDS builders for GSM8K and MATH from the files a user downloaded, written as ArrayRecord and read back with
 random access (`as_data_source`): no TensorFlow, no network.
 
-    builder = prepare("gsm8k", raw_dir="data/gsm8k")            # ArrayRecord under data/gsm8k/tfds (once)
+    builder = prepare("gsm8k", raw_dir="data/gsm8k")            # ArrayRecord under data/gsm8k/tfds/<hash> (once)
     rows = load_split(builder, "train")                          # [{"question", "answer", ...}] in file order
 
 Builders and the files they read from `raw_dir` (the published formats):
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import hashlib
 import math
 import os
 from typing import Any, Iterator, Sequence
@@ -213,9 +214,22 @@ def _single_object(path: str) -> list[dict[str, Any]]:
 BUILDERS = {"gsm8k": Gsm8kFiles, "math": MathFiles}
 
 
+def raw_fingerprint(raw_dir: str) -> str:
+    """A short hash of the names, sizes and modification times of the files under `raw_dir` (its `tfds/` cache
+    excluded): the default cache directory changes when the downloaded files do, so a stale dataset is never read."""
+    entries = []
+    for root, dirs, files in os.walk(raw_dir):
+        if os.path.samefile(root, raw_dir) and "tfds" in dirs:
+            dirs.remove("tfds")
+        for file in files:
+            stat = os.stat(os.path.join(root, file))
+            entries.append(f"{os.path.relpath(os.path.join(root, file), raw_dir)}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:12]
+
+
 def prepare(name: str, raw_dir: str, data_dir: str = "", config: str | None = None) -> tfds.core.DatasetBuilder:
     """The builder `name` ("gsm8k" or "math") with `config`, its ArrayRecord files prepared under `data_dir`
-    (default `raw_dir/tfds`) from the files in `raw_dir` unless they already are."""
+    (default `raw_dir/tfds/<raw_fingerprint>`) from the files in `raw_dir` unless they already are."""
     if name not in BUILDERS:
         raise KeyError(f"unknown TFDS builder {name!r}; known: {', '.join(BUILDERS)}")
     cls = BUILDERS[name]
@@ -228,7 +242,7 @@ def prepare(name: str, raw_dir: str, data_dir: str = "", config: str | None = No
                                                                          LIGHTEVAL_FILES)
         raise DataFilesError(f"{'GSM8K' if name == 'gsm8k' else 'MATH'}: data directory {raw_dir!r} does not exist; "
                              f"expected it to hold {expected}")
-    data_dir = os.path.abspath(data_dir or os.path.join(raw_dir, "tfds"))
+    data_dir = os.path.abspath(data_dir or os.path.join(raw_dir, "tfds", raw_fingerprint(raw_dir)))
     builder = cls(data_dir=data_dir, config=config, file_format="array_record")
     if not builder.is_prepared():
         tfds.disable_progress_bar()

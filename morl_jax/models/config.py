@@ -258,6 +258,19 @@ _PRESETS: dict[str, Callable[[], ModelConfig]] = {
         vocab_size=151936, hidden_size=1024, num_layers=28, num_heads=16, num_kv_heads=8, head_dim=128,
         intermediate_size=3072, max_position_embeddings=40960, rope_theta=1000000.0, rms_norm_eps=1e-6,
         qk_norm=True, tie_embeddings=True, family="qwen3", bos_token_id=151643, eos_token_id=151645),
+    # The dynamic-weighting paper's main policy (configs/math500.py) and the CTWA / GDPO / SAW 1.5B scale.
+    "qwen3-8b": lambda: ModelConfig(
+        vocab_size=151936, hidden_size=4096, num_layers=36, num_heads=32, num_kv_heads=8, head_dim=128,
+        intermediate_size=12288, max_position_embeddings=40960, rope_theta=1000000.0, rms_norm_eps=1e-6,
+        qk_norm=True, tie_embeddings=False, family="qwen3", bos_token_id=151643, eos_token_id=151645),
+    "qwen2.5-1.5b": lambda: ModelConfig(
+        vocab_size=151936, hidden_size=1536, num_layers=28, num_heads=12, num_kv_heads=2, head_dim=128,
+        intermediate_size=8960, max_position_embeddings=131072, rope_theta=1000000.0, rms_norm_eps=1e-6,
+        qkv_bias=True, tie_embeddings=True, family="qwen2", bos_token_id=151643, eos_token_id=151643),
+    "qwen2.5-1.5b-instruct": lambda: ModelConfig(
+        vocab_size=151936, hidden_size=1536, num_layers=28, num_heads=12, num_kv_heads=2, head_dim=128,
+        intermediate_size=8960, max_position_embeddings=32768, rope_theta=1000000.0, rms_norm_eps=1e-6,
+        qkv_bias=True, tie_embeddings=True, family="qwen2", bos_token_id=151643, eos_token_id=151645),
     "llama-3.2-1b": lambda: ModelConfig(
         vocab_size=128256, hidden_size=2048, num_layers=16, num_heads=32, num_kv_heads=8, head_dim=64,
         intermediate_size=8192, max_position_embeddings=131072, rope_theta=500000.0,
