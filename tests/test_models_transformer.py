@@ -154,3 +154,13 @@ def test_bfloat16_compute_stays_close_to_float32(model):
     out16 = _forward(model16, tokens, mask)
     assert out16.hidden_states.dtype == jnp.bfloat16 and out16.logits.dtype == jnp.float32
     np.testing.assert_allclose(out16.logits, _forward(model, tokens, mask).logits, atol=0.1)
+
+
+def test_one_token_mlp_step_equals_the_sequence_path():
+    """Decoding's stacked gate/up matmul gives the numbers of the two-matmul path used for sequences."""
+    from morl_jax.models.layers import MLP
+
+    mlp = MLP(get_config("tiny"), rngs=nnx.Rngs(3))
+    x = jax.random.normal(jax.random.key(0), (4, 3, get_config("tiny").hidden_size))
+    steps = jnp.concatenate([mlp(x[:, t:t + 1]) for t in range(3)], axis=1)
+    np.testing.assert_allclose(steps, mlp(x), atol=1e-6)

@@ -134,7 +134,11 @@ class Attention(nnx.Module):
 
 
 class MLP(nnx.Module):
-    """SwiGLU: down(silu(x @ gate) * (x @ up))."""
+    """SwiGLU: down(silu(x @ gate) * (x @ up)).
+
+    A one-token step (decoding) multiplies by gate and up stacked as one [D, 2, F] weight: one matmul of twice the
+    width runs faster than two at decoding's few rows (XLA hoists the stacking out of the decode loop).
+    """
 
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
         d, f, std, pd = config.hidden_size, config.intermediate_size, config.initializer_range, config.param_dtype
@@ -145,7 +149,12 @@ class MLP(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         dt = self.dtype
-        hidden = jax.nn.silu(dense(x, self.gate[...].astype(dt))) * dense(x, self.up[...].astype(dt))
+        if x.shape[1] == 1:
+            w = jnp.stack([self.gate[...].astype(dt), self.up[...].astype(dt)], axis=1)
+            gate_up = jnp.einsum("btd,dkf->btkf", x, w)
+            hidden = jax.nn.silu(gate_up[:, :, 0]) * gate_up[:, :, 1]
+        else:
+            hidden = jax.nn.silu(dense(x, self.gate[...].astype(dt))) * dense(x, self.up[...].astype(dt))
         return dense(hidden, self.down[...].astype(dt))
 
 
