@@ -96,12 +96,14 @@ def _generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array
     noise = jax.random.gumbel(key, (max_new_tokens, batch, vocab), jnp.float32) if predrawn else None
 
     def step_noise(step, rows):
-        """The noise of these (original) rows at this step: the same numbers whatever the phase."""
+        """The noise of these (original) rows (None = all) at this step: the same numbers whatever the phase."""
         if greedy:
             return None
         if predrawn:
-            return jax.lax.dynamic_index_in_dim(noise, step, keepdims=False)[rows]
-        return jax.random.gumbel(jax.random.fold_in(key, step), (batch, vocab), jnp.float32)[rows]
+            full = jax.lax.dynamic_index_in_dim(noise, step, keepdims=False)
+        else:
+            full = jax.random.gumbel(jax.random.fold_in(key, step), (batch, vocab), jnp.float32)
+        return full if rows is None else full[rows]
 
     # Rows that finish early stop costing compute: once at most half of a phase's rows are running, they are
     # gathered into a batch of half the size (cache included) and decoding goes on there.
@@ -120,19 +122,24 @@ def _generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array
             running = jnp.sum(~done)
             return (step < max_new_tokens) & (running > 0) & (last_phase | (2 * running > rows_in_phase))
 
-        def body(carry, rows_in_phase=rows_in_phase):
+        def body(carry, rows_in_phase=rows_in_phase, first_phase=phase == 0):
             step, cache, logits, next_position, done, rows, (tokens, mask, logprobs, last_hidden) = carry
-            token, logp = sample_from_noise(logits, step_noise(step, rows), temperature=temperature, top_k=top_k,
-                                            top_p=top_p)
+            token, logp = sample_from_noise(logits, step_noise(step, None if first_phase else rows),
+                                            temperature=temperature, top_k=top_k, top_p=top_p)
             active = ~done
             token = jnp.where(active, token, pad_id)
-            tokens = tokens.at[rows, step].set(token)
-            mask = mask.at[rows, step].set(active)
-            logprobs = logprobs.at[rows, step].set(jnp.where(active, logp, 0.0))
+            logp = jnp.where(active, logp, 0.0)
+            if first_phase:  # rows are still 0..B-1: write whole columns
+                tokens, mask, logprobs = (jax.lax.dynamic_update_slice_in_dim(x, v[:, None], step, axis=1)
+                                          for x, v in ((tokens, token), (mask, active), (logprobs, logp)))
+            else:
+                tokens, mask, logprobs = (x.at[rows, step].set(v)
+                                          for x, v in ((tokens, token), (mask, active), (logprobs, logp)))
             done = done | jnp.any(token[:, None] == eos_ids[None, :], axis=1)
             out = model(token[:, None], (next_position + step)[:, None], ones[:rows_in_phase], cache)
-            last_hidden = last_hidden.at[rows].set(jnp.where(active[:, None], out.hidden_states[:, 0],
-                                                             last_hidden[rows]))
+            previous = last_hidden if first_phase else last_hidden[rows]
+            hidden = jnp.where(active[:, None], out.hidden_states[:, 0], previous)
+            last_hidden = hidden if first_phase else last_hidden.at[rows].set(hidden)
             return (step + 1, out.cache, out.logits[:, 0], next_position, done, rows,
                     (tokens, mask, logprobs, last_hidden))
 
