@@ -73,12 +73,15 @@ def _dense_logprobs(model: Transformer, tokens: jax.Array, attention_mask: jax.A
 
 
 # Length grouping: rows sorted by their last real token, LENGTH_GROUPS equal groups; the longest group runs over the
-# full width, each other group over the shortest of LENGTH_WIDTHS fractions of it that holds its rows. Used when the
-# batch has at least MIN_GROUPED_ROWS rows and MIN_GROUPED_WIDTH positions; below that the saving is small.
+# full width, each other group over the shortest of LENGTH_WIDTHS fractions of it that holds its rows. It compiles
+# the model about eight times over, so it is used only where a pass is long enough to repay that: at least
+# MIN_GROUPED_ROWS rows, MIN_GROUPED_WIDTH positions and MIN_GROUPED_WORK rows x positions x parameters (the peer
+# workload's 30.5 M-parameter size is 2.6e11; the 0.6 M-parameter arithmetic demo, 1e10, stays on one pass).
 LENGTH_GROUPS = 4
 LENGTH_WIDTHS = (0.25, 0.5, 0.75)
 MIN_GROUPED_ROWS = 32
 MIN_GROUPED_WIDTH = 64
+MIN_GROUPED_WORK = 1e11
 
 
 def _width_options(length: int, start: int) -> tuple[int, ...]:
@@ -178,9 +181,9 @@ def token_logprobs(model: Transformer, tokens: jax.Array, attention_mask: jax.Ar
     so concat(left-padded prompt [N, P], right-padded completion [N, C]) with start=P-1 gives the completion's
     [N, C] log-probs. Differentiable.
 
-    Rows are computed only up to about their last real token when the batch is large (`length_groups` groups of
-    rows sorted by length; None = LENGTH_GROUPS for batches of >= MIN_GROUPED_ROWS rows and >= MIN_GROUPED_WIDTH
-    positions, else 1 = every position of every row).
+    Rows are computed only up to about their last real token when the pass is large (`length_groups` groups of
+    rows sorted by length; None = LENGTH_GROUPS above the MIN_GROUPED_* sizes, else 1 = every position of every
+    row).
     """
     n, t = tokens.shape
     if not 0 <= start < t - 1:
@@ -188,7 +191,9 @@ def token_logprobs(model: Transformer, tokens: jax.Array, attention_mask: jax.Ar
     attention_mask = attention_mask.astype(jnp.bool_)
     temperature = jnp.asarray(temperature, jnp.float32)
     if length_groups is None:
-        length_groups = LENGTH_GROUPS if n >= MIN_GROUPED_ROWS and t >= MIN_GROUPED_WIDTH else 1
+        parameters = sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+        large = n >= MIN_GROUPED_ROWS and t >= MIN_GROUPED_WIDTH and n * t * parameters >= MIN_GROUPED_WORK
+        length_groups = LENGTH_GROUPS if large else 1
     if length_groups > 1 and n % length_groups == 0:
         logp, ent = _length_grouped_logprobs(model, tokens, attention_mask, start, temperature, with_entropy,
                                              chunk_size, length_groups)
