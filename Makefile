@@ -19,7 +19,7 @@ $(STAMP): requirements.txt requirements-test.txt requirements-parity.txt require
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 tests
 
 demo: $(STAMP)
 	$(PY) -m morl_jax.main --config=configs/arith.py --workdir=$(WORKDIR)

@@ -123,6 +123,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.log = ml_collections.ConfigDict()
     c.log.console = True
+    c.log.plots = True  # pareto_front.png and weights.png when the run ends
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.data = -1  # -1: all remaining devices

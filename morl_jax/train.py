@@ -36,6 +36,11 @@ class TrainingDivergedError(FloatingPointError):
     """The loss became NaN/inf; the run stops and the last good checkpoint is kept."""
 
 
+def new_policy(config: models.ModelConfig, seed: int) -> models.Transformer:
+    """A freshly initialised policy (module level, so its sharded initialisation compiles once per process)."""
+    return models.Transformer(config, rngs=nnx.Rngs(seed))
+
+
 def prompt_length(task: tasks.Task, tokenizer: models.Tokenizer, config: ml_collections.ConfigDict) -> int:
     """The static prompt width: configured, or the longest encoded prompt of the train and eval splits."""
     if config.rl.max_prompt_length:
@@ -86,8 +91,7 @@ class Experiment:
         if self.config.model.path:
             model = models.from_pretrained(self.config.model.path, dtype=self.model_config.dtype)
             return parallel.shard_model(model, self.mesh)
-        cfg, seed = self.model_config, self.config.seed
-        return parallel.create_sharded_model(lambda: models.Transformer(cfg, rngs=nnx.Rngs(seed)), self.mesh)
+        return parallel.create_sharded_model(new_policy, self.mesh, self.model_config, self.config.seed)
 
     def warm_start(self, graphdef: nnx.GraphDef, params: Any, logger: MetricLogger) -> Any:
         """The SFT parameters: cached ones when the fingerprint matches, else trained now and cached."""
@@ -251,17 +255,19 @@ class Experiment:
     def _finish(self, validator: Validator, timings: dict[str, float]) -> Summary | None:
         """Plots and `summary.json` of a finished run (None when it never validated)."""
         c, workdir = self.config, os.path.abspath(self.workdir)
-        files = {"summary": os.path.join(workdir, "summary.json"), "metrics": os.path.join(workdir, "metrics.jsonl"),
-                 "weights_plot": os.path.join(workdir, "weights.png")}
+        files = {"summary": os.path.join(workdir, "summary.json"), "metrics": os.path.join(workdir, "metrics.jsonl")}
         label = f"{c.task.name}: {c.rl.estimator}, {c.weighting.name}"
-        plots.plot_weights(files["weights_plot"], read_metrics(workdir), self.reward_set.names, title=label)
+        split = c.eval.test_split or c.eval.split
+        if c.log.plots:
+            files["weights_plot"] = os.path.join(workdir, "weights.png")
+            plots.plot_weights(files["weights_plot"], read_metrics(workdir), self.reward_set.names, title=label)
+            if validator.archives:
+                files["pareto_plot"] = os.path.join(workdir, "pareto_front.png")
+                plots.plot_fronts(files["pareto_plot"], {mode: a for key, a in validator.archives.items()
+                                                         for s, mode in [key.split("/")] if s == split},
+                                  title=f"{label} ({split} split)")
         if not validator.archives:
             return None
-        split = c.eval.test_split or c.eval.split
-        files["pareto_plot"] = os.path.join(workdir, "pareto_front.png")
-        plots.plot_fronts(files["pareto_plot"], {mode: a for key, a in validator.archives.items()
-                                                 for s, mode in [key.split("/")] if s == split},
-                          title=f"{label} ({split} split)")
         summary = validator.summary(workdir, c.rl.num_steps, timings, files)
         summary.save(files["summary"])
         return summary

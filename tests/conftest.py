@@ -1,8 +1,14 @@
-"""Shared pytest configuration: markers and a deterministic hypothesis profile."""
+"""Shared pytest configuration: markers, a deterministic hypothesis profile, a persistent XLA compilation cache."""
 
 import os
 
-import hypothesis
+# Compiled programs are cached on disk and shared by the xdist workers, the subprocess tests and later runs
+# (keyed by the program, so a code change never reuses a stale one). Set before JAX is imported anywhere.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".pytest_cache", "jax"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+import hypothesis  # noqa: E402
 
 hypothesis.settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 hypothesis.settings.register_profile("dev", deadline=None)

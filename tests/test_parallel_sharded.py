@@ -28,14 +28,15 @@ SCRIPT = textwrap.dedent('''
     gate = sharded.layers[0].mlp.gate[...]
     assert gate.sharding.spec == P("fsdp", "tensor"), gate.sharding
     assert gate.addressable_shards[0].data.shape == (cfg.hidden_size // 2, cfg.intermediate_size // 2)
-    assert sharded.layers[0].attn.k[...].sharding.spec == P("fsdp", "tensor", None)
+    k = sharded.layers[0].attn.k[...]
+    assert k.sharding.is_equivalent_to(jax.sharding.NamedSharding(mesh, P("fsdp", "tensor", None)), k.ndim)
     assert len(reference.layers[0].mlp.gate[...].sharding.device_set) == 1
     with tempfile.TemporaryDirectory() as tmp:  # checkpoint tensors placed straight into their shards
         save_pretrained(reference, tmp)
         loaded = from_pretrained(tmp, shardings=lambda abstract: state_shardings(abstract, mesh))
     assert loaded.layers[1].mlp.down[...].sharding.spec == P("tensor", "fsdp")
     for a, b in zip(jax.tree.leaves(nnx.state(loaded)), jax.tree.leaves(nnx.state(sharded))):
-        assert a.sharding == b.sharding
+        assert a.sharding.is_equivalent_to(b.sharding, a.ndim)
         np.testing.assert_array_equal(a, b)
 
     rng = np.random.default_rng(0)

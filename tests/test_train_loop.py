@@ -29,7 +29,9 @@ def _comparable(rows):
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("reference"))
-    summary = train.run(_config(), workdir)
+    config = _config()
+    config.log.plots = True
+    summary = train.run(config, workdir)
     return workdir, summary
 
 

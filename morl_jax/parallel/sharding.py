@@ -7,6 +7,7 @@ axes; a mesh axis is used at most once per array, and an axis that does not divi
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, Mapping, Sequence
 
@@ -108,14 +109,20 @@ def shard_model(model: nnx.Module, mesh: jax.sharding.Mesh, rules: Rules = DEFAU
     return nnx.merge(graphdef, shard_state(state, mesh, rules))
 
 
-def create_sharded_model(constructor: Callable[[], nnx.Module], mesh: jax.sharding.Mesh,
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _sharded_state(constructor: Callable[..., nnx.Module], args: tuple[Any, ...], rules: Rules) -> Any:
+    state = nnx.split(constructor(*args))[1]
+    return jax.lax.with_sharding_constraint(state, state_shardings(state, jax.sharding.get_abstract_mesh(), rules))
+
+
+def create_sharded_model(constructor: Callable[..., nnx.Module], mesh: jax.sharding.Mesh, *args: Any,
                          rules: Rules = DEFAULT_RULES) -> nnx.Module:
-    """Build `constructor()` with every parameter created directly in its sharded layout (one jit, no full
-    replica on any device): shapes and shardings from `nnx.eval_shape`, then init under jit with out_shardings."""
-    graphdef, abstract_state = nnx.split(nnx.eval_shape(constructor))
-    shardings = state_shardings(abstract_state, mesh, rules)
+    """Build `constructor(*args)` with every parameter created directly in its sharded layout (one jit, no full
+    replica on any device). `constructor` and `args` are static (hashable): with a module-level constructor
+    the initialisation compiles once per process for each set of arguments and mesh."""
+    graphdef = nnx.graphdef(nnx.eval_shape(lambda: constructor(*args)))
     with jax.set_mesh(mesh):
-        state = jax.jit(lambda: nnx.split(constructor())[1], out_shardings=shardings)()
+        state = _sharded_state(constructor, tuple(args), tuple(rules))
     return nnx.merge(graphdef, state)
 
 
