@@ -24,8 +24,8 @@ from flax import nnx
 from morl_jax.optimizers import build_optimizer
 from morl_jax.rl.advantages import get_estimator, objective_advantages
 from morl_jax.rl.losses import LOG_RATIO_CLAMP, aggregate, kl_divergence
-from morl_jax.rl.step import (RolloutBatch, UpdateSettings, UpdateState, advantage_metrics, completion_logprobs,
-                              loss_and_metrics, reference_logprobs, token_counts)
+from morl_jax.rl.step import (FIRST_MINIBATCH_METRICS, RolloutBatch, UpdateSettings, UpdateState, advantage_metrics,
+                              completion_logprobs, loss_and_metrics, reference_logprobs, token_counts)
 
 Layers = tuple[int, int] | None  # transformer layers [start, stop) whose parameters enter the Gram matrix
 
@@ -140,4 +140,5 @@ def apply_objective_gradients(state: UpdateState, batch: RolloutBatch, gradients
     tx = build_optimizer(settings.optimizer)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     metrics.update(loss=loss, grad_norm=optax.tree.norm(grads), **advantage_metrics(adv))
+    metrics.update({f"first_minibatch/{k}": metrics[k] for k in FIRST_MINIBATCH_METRICS})
     return UpdateState(optax.apply_updates(state.params, updates), opt_state), metrics

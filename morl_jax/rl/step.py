@@ -23,6 +23,7 @@ from morl_jax.rl.advantages import advantages
 from morl_jax.rl.losses import masked_entropy, policy_loss
 
 WHITENING = ("sample", "token")
+FIRST_MINIBATCH_METRICS = ("ratio_mean", "ratio_max", "approx_kl", "clip_frac_low", "clip_frac_high")
 
 
 class RolloutBatch(NamedTuple):
@@ -156,8 +157,11 @@ def update(state: UpdateState, batch: RolloutBatch, weights: jax.Array, key: jax
     order = _minibatch_order(key, n, settings)
     if order.shape[0] == 1:  # one pass over one batch: no loop (XLA optimises a loop body less)
         (params, opt_state), metrics = one_minibatch(tuple(state), order[0])
+        first = metrics
     else:
         (params, opt_state), per_mb = jax.lax.scan(one_minibatch, tuple(state), order)
-        metrics = jax.tree.map(jnp.mean, per_mb)
+        metrics, first = jax.tree.map(jnp.mean, per_mb), jax.tree.map(lambda x: x[0], per_mb)
+    # Before any step of this update the policy is the behaviour policy: ratio 1, nothing clipped, no KL.
+    metrics.update({f"first_minibatch/{k}": first[k] for k in FIRST_MINIBATCH_METRICS})
     metrics.update(advantage_metrics(adv))
     return UpdateState(params, opt_state), metrics
