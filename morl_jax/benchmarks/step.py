@@ -13,8 +13,10 @@ environments exist (`make peers`; `--peers-env` points elsewhere).
 
 In the same run it measures a float32 matmul peak (the fastest of `jnp.dot` and numpy's BLAS on square
 matrices) and, with morl_jax's pure pieces on the same weights, the rollout's generated tokens/s and the update's
-model GFLOP/s (3 x the forward FLOPs that XLA's cost analysis counts for the update's batch shape, per second)
-as a fraction of that peak.
+model GFLOP/s as a fraction of that peak: 3 x the forward FLOPs that XLA's cost analysis counts for an
+every-position pass over the update's batch, times the fraction of real (unpadded) positions, per second of the
+update (the FLOPs of the padded batch are printed too; morl_jax skips much of the padding, so they can run above
+the hardware's rate).
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def _result(proc: subprocess.CompletedProcess, label: str) -> dict[str, Any] | N
 
 
 def run_ours(size: str, workload: str, steps: int, devices: int) -> dict[str, list[float]] | None:
-    """morl_jax's per-step times (step, rollout, update), from a fresh process."""
+    """morl_jax's per-step times (step, rollout, update) in `train.run`, from a fresh process."""
     workdir = tempfile.mkdtemp(prefix="morl_jax_step_")
     code = (f"import jax; jax.config.update('jax_num_cpu_devices', {devices}); "
             f"from morl_jax.benchmarks.step import train_child; "
@@ -98,8 +100,7 @@ def run_ours(size: str, workload: str, steps: int, devices: int) -> dict[str, li
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    result = _result(proc, "morl_jax")
-    return None if result is None else {"step": result["step"], "rollout": result["rollout"]}
+    return _result(proc, "morl_jax")
 
 
 def run_peer(name: str, python: str, workload: str, steps: int, warmup: int) -> dict[str, list[float]] | None:
@@ -162,9 +163,9 @@ def anatomy(size: str, workload: str, reps: int = 3) -> dict[str, float]:
     tx = optax.chain(optax.clip_by_global_norm(c.optimizer.grad_clip),
                      optax.adamw(optax.linear_schedule(c.optimizer.learning_rate, 0.0, 100)))
 
-    def logprobs(p, tokens, mask):
+    def logprobs(p, tokens, mask, length_groups=None):
         return models.token_logprobs(nnx.merge(graphdef, p), tokens, mask, start=prompt_len - 1,
-                                     temperature=c.rl.temperature, with_entropy=True)
+                                     temperature=c.rl.temperature, with_entropy=True, length_groups=length_groups)
 
     def loss_fn(p, tokens, mask, old, adv):
         logp, entropy = logprobs(p, tokens, mask)
@@ -181,7 +182,7 @@ def anatomy(size: str, workload: str, reps: int = 3) -> dict[str, float]:
 
     compiled: dict[tuple[int, ...], tuple[Any, float]] = {}
     opt_state = tx.init(params)
-    rollout_tokens, rollout_s, model_flops, update_s, real_fraction = 0, 0.0, 0.0, 0.0, []
+    rollout_tokens, rollout_s, model_flops, real_flops, update_s, real_fraction = 0, 0.0, 0.0, 0.0, 0.0, []
     key = jax.random.key(1)
     for i in range(reps + 1):  # the first batch compiles
         prompts = [str(p) for p in train["prompt"][i * per_step:(i + 1) * per_step]]
@@ -198,8 +199,9 @@ def anatomy(size: str, workload: str, reps: int = 3) -> dict[str, float]:
         args = (jnp.asarray(np.concatenate([p_tokens, tokens[:, :width]], 1)),
                 jnp.asarray(np.concatenate([p_mask, mask[:, :width]], 1)), rollout.logprobs[:, :width],
                 jax.random.normal(adv_key, (len(tokens),)))
-        if width not in compiled:
-            fwd = jax.jit(logprobs).lower(params, *args[:2]).compile().cost_analysis()["flops"]
+        if width not in compiled:  # FLOPs of the every-position pass (XLA counts a loop's body once)
+            dense = functools.partial(logprobs, length_groups=1)
+            fwd = jax.jit(dense).lower(params, *args[:2]).compile().cost_analysis()["flops"]
             compiled[width] = (update.lower(params, opt_state, *args).compile(), 3.0 * float(fwd))
         step_fn, flops = compiled[width]
         start = time.perf_counter()
@@ -209,12 +211,14 @@ def anatomy(size: str, workload: str, reps: int = 3) -> dict[str, float]:
         if i:
             rollout_tokens += int(mask.sum())
             rollout_s += t_rollout
+            real = float(args[1].mean())
             model_flops += flops
+            real_flops += flops * real
             update_s += t_update
-            real_fraction.append(float(args[1].mean()))
+            real_fraction.append(real)
     return {"rollout_tokens_per_s": rollout_tokens / rollout_s, "rollout_s": rollout_s / reps,
             "update_s": update_s / reps, "update_gflops": model_flops / update_s / 1e9,
-            "real_positions": float(np.mean(real_fraction))}
+            "update_real_gflops": real_flops / update_s / 1e9, "real_positions": float(np.mean(real_fraction))}
 
 
 def main() -> None:
@@ -273,12 +277,17 @@ def main() -> None:
         ratio = f"{statistics.median(ours) / med:.2f}" if ours and name != "morl_jax" else ""
         print(f"{name:<12}{med:9.3f}{min(t):9.3f}{max(t):9.3f}"
               f"{statistics.median(rollout) if rollout else float('nan'):10.3f}{ratio:>11}")
+    if ours and times["morl_jax"].get("update"):
+        rollout, update = (statistics.median(times["morl_jax"][k]) for k in ("rollout", "update"))
+        print(f"morl_jax step in train.run: rollout {rollout:.3f} s, update {update:.3f} s, rewards and host work "
+              f"{statistics.median(ours) - rollout - update:.3f} s (medians)")
     print(f"float32 matmul peak: {peak['peak']:.1f} GFLOP/s (2048^2: jnp.dot {peak['jax']:.1f}, "
           f"numpy {peak['numpy']:.1f})")
     if parts:
-        print(f"morl_jax update: {parts['update_s']:.3f} s, {parts['update_gflops']:.1f} GFLOP/s of model FLOPs = "
-              f"{parts['update_gflops'] / peak['peak']:.0%} of the matmul peak ({parts['real_positions']:.0%} of "
-              f"the batch's positions are real tokens)")
+        print(f"morl_jax update: {parts['update_s']:.3f} s; model FLOPs of the real tokens "
+              f"({parts['real_positions']:.0%} of the batch's positions): {parts['update_real_gflops']:.1f} GFLOP/s = "
+              f"{parts['update_real_gflops'] / peak['peak']:.0%} of the matmul peak; counting every padded "
+              f"position: {parts['update_gflops']:.1f} GFLOP/s = {parts['update_gflops'] / peak['peak']:.0%}")
         print(f"morl_jax rollout: {parts['rollout_s']:.3f} s, {parts['rollout_tokens_per_s']:.0f} generated "
               f"tokens/s ({n} completions)")
     print("RESULT " + json.dumps({"size": args.size, "steps": steps, "warmup": warmup, "reps": reps,
