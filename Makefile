@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WORKDIR ?= runs/demo
 PIP := $(PY) -m pip install -q --disable-pip-version-check
 
-.PHONY: install test demo smollm2 peers clean
+.PHONY: install test demo mutants smollm2 peers clean
 
 install: $(STAMP)
 
@@ -20,6 +20,10 @@ $(STAMP): requirements.txt requirements-test.txt requirements-parity.txt require
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 tests
+
+# Applies named faults to a copy of the repository and runs the tests that should catch each (not in `make test`).
+mutants: $(STAMP)
+	$(PY) tests/mutants.py
 
 demo: $(STAMP)
 	$(PY) -m morl_jax.main --config=configs/arith.py --workdir=$(WORKDIR)

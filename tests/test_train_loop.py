@@ -148,8 +148,12 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, m
 
     monkeypatch.setattr(step_module, "policy_loss", nan_loss)
     jax.clear_caches()  # recompile the update with the patched loss
-    with pytest.raises(train.TrainingDivergedError, match=r"non-finite loss .* at step 3.*step 2"):
-        train.run(_config(), str(tmp_path))
+    try:
+        with pytest.raises(train.TrainingDivergedError, match=r"non-finite loss .* at step 3.*step 2"):
+            train.run(_config(), str(tmp_path))
+    finally:
+        monkeypatch.undo()
+        jax.clear_caches()  # and never let the patched compilation serve a later test
     ckpt = Checkpointer(str(tmp_path / "checkpoints"))
     assert ckpt.all_steps() == [2]
     assert max(r["step"] for r in read_metrics(str(tmp_path))) == 2
