@@ -285,6 +285,9 @@ def _check_weighting(c: ml_collections.ConfigDict, num_rewards: int) -> None:
              f"'{w.name}' only rescales the weighted reward by a common factor, and estimator '{c.rl.estimator}' "
              f"is invariant to the reward scale, so it would change nothing (use rloo or drgrpo, or set "
              f"weighting.allow_scale_only=True to run it anyway)")
+    _require(not optimizer.scalarizes or c.rl.level == "reward", "rl.level",
+             f"'{w.name}' scalarises each sample's rewards non-linearly, which replaces the weighted sum at the "
+             f"reward level; there are no per-objective advantages to combine (use rl.level='reward')")
     _require(w.eval_every >= 1, "weighting.eval_every", "must be >= 1")
     _require(w.eval_mode in ("greedy", "sampled"), "weighting.eval_mode", f"'{w.eval_mode}' is not greedy or sampled")
     _require(w.reference in ("worst", "initial"), "weighting.reference", f"'{w.reference}' is not worst or initial")
@@ -362,9 +365,13 @@ def model_config(c: ml_collections.ConfigDict) -> models.ModelConfig:
 
 
 def _weight_kwargs(c: ml_collections.ConfigDict, task: tasks.Task | None) -> dict[str, Any]:
-    """The optimizer's kwargs, plus `weighting.weights` (or the task's default weights) if it takes weights."""
+    """The optimizer's kwargs, plus `weighting.weights` (or the task's default weights) if it takes weights and
+    the policy's hidden size if it reads hidden states."""
     kwargs = dict(c.weighting.kwargs)
-    if "weights" in inspect.signature(WEIGHT_OPTIMIZERS[c.weighting.name]).parameters:
+    parameters = inspect.signature(WEIGHT_OPTIMIZERS[c.weighting.name]).parameters
+    if "hidden_size" in parameters:
+        kwargs.setdefault("hidden_size", model_config(c).hidden_size)
+    if "weights" in parameters:
         weights = c.weighting.weights
         if weights is None and task is not None:
             weights = task.default_weights

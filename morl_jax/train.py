@@ -29,6 +29,7 @@ from morl_jax.rl.step import UpdateState, update
 from morl_jax.rollout import RolloutCollector, SamplingSettings, prompt_ids
 from morl_jax.run_state import RunState
 from morl_jax.signals import GramSettings, SignalBuilder
+from morl_jax.weighting import Scalarization, preference
 from morl_jax.weighting.base import state_metrics
 
 
@@ -238,9 +239,11 @@ class Experiment:
 
     def _train_row(self, rollouts, rewards, weights, state, metrics, diagnostics, names) -> dict[str, Any]:
         """Every raw reward, weight, weight-optimizer diagnostic, task diagnostic and loss term of a step."""
-        weights = np.asarray(jax.device_get(weights))
-        mean_weights = weights if weights.ndim == 1 else weights.mean(axis=0)
         row = {f"reward/{n}": float(np.mean(rewards[:, i])) for i, n in enumerate(names)}
+        if isinstance(weights, Scalarization):
+            row["reward/scalarized"] = float(np.mean(jax.device_get(weights.rewards)))
+        weights = np.asarray(jax.device_get(preference(weights)))
+        mean_weights = weights if weights.ndim == 1 else weights.mean(axis=0)
         row.update({f"reward_std/{n}": float(np.std(rewards[:, i])) for i, n in enumerate(names)})
         row.update({f"weight/{n}": float(w) for n, w in zip(names, mean_weights)})
         row.update(state_metrics(jax.device_get(state.weights), names))

@@ -163,10 +163,13 @@ def _advanced_states():
     signals = dataclasses.replace(
         eval_signals([0.2, -30.0, 0.9], front=[[0.6, -40.0, 0.5]], ref=[0.0, -96.0, 0.0], gain=0.2),
         rewards=np.random.default_rng(0).uniform(0, 1, (8, 3)).astype(np.float32), group_size=4,
-        gram=np.eye(3, dtype=np.float32), learning_rate=np.float32(1e-5))
+        gram=np.eye(3, dtype=np.float32), learning_rate=np.float32(1e-5),
+        hidden=np.random.default_rng(1).normal(size=(8, 4)).astype(np.float32))
     optimizers = {"fixed": weighting.fixed(), "saw": weighting.saw(), "hypervolume": weighting.hypervolume(),
                   "hypervolume_gradient": weighting.hypervolume_gradient(), "gradient": weighting.gradient(),
-                  "chained": weighting.chain(weighting.gradient(), weighting.floor(0.05), weighting.ema(0.9))}
+                  "chained": weighting.chain(weighting.gradient(), weighting.floor(0.05), weighting.ema(0.9)),
+                  "tchebycheff": weighting.tchebycheff(), "mgda": weighting.mgda(), "ctwa": weighting.ctwa(),
+                  "hvo": weighting.hvo(), "conductor": weighting.conductor(hidden_size=4)}
     states = {}
     for name, opt in optimizers.items():
         state = opt.init(3)

@@ -26,6 +26,11 @@ OPTIMIZERS = {
     "gradient": ["weighting.name=gradient"],
     "gradient (adv. level)": ["weighting.name=gradient", "rl.level=advantage"],
     "hypervolume (rloo)": ["weighting.name=hypervolume", "rl.estimator=rloo"],
+    "tchebycheff": ["weighting.name=tchebycheff"],
+    "hvo": ["weighting.name=hvo"],
+    "ctwa": ["weighting.name=ctwa"],
+    "mgda (adv. level)": ["weighting.name=mgda", "rl.level=advantage"],
+    "conductor": ["weighting.name=conductor"],
 }
 
 

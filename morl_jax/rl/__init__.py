@@ -17,6 +17,7 @@ from morl_jax.rl.advantages import (
     reinforce_pp,
     reinforce_pp_baseline,
     rloo,
+    scalar_advantages,
 )
 from morl_jax.rl.losses import (
     KL_ESTIMATORS,
@@ -49,4 +50,5 @@ __all__ = [
     "reinforce_pp",
     "reinforce_pp_baseline",
     "rloo",
+    "scalar_advantages",
 ]

@@ -226,6 +226,23 @@ def objective_advantages(
     return jax.vmap(lambda r: est.fn(r, group_size, **kwargs), in_axes=1, out_axes=1)(rewards)
 
 
+@functools.partial(jax.jit, static_argnames=("name", "group_size"))
+def scalar_advantages(
+    name: str,
+    rewards: jax.Array,
+    group_size: int,
+    *,
+    eps: float | None = None,
+    mask: jax.Array | None = None,
+    token_counts: jax.Array | None = None,
+) -> jax.Array:
+    """Advantages [N] of an already scalarised reward [N] (a non-linear scalarisation's output), reward level."""
+    est = get_estimator(name)
+    if "reward" not in est.levels:
+        raise ValueError(f"{name} supports level {' or '.join(repr(x) for x in est.levels)}, not a scalar reward")
+    return est.fn(_as_float(rewards), group_size, **_estimator_kwargs(name, est, mask, eps, token_counts))
+
+
 @functools.partial(jax.jit, static_argnames=("name", "group_size", "level"))
 def advantages(
     name: str,

@@ -19,8 +19,10 @@ from flax import nnx
 
 from morl_jax.models import token_logprobs
 from morl_jax.optimizers import OptimizerSettings, build_optimizer
-from morl_jax.rl.advantages import advantages
+from morl_jax.rl.advantages import advantages, scalar_advantages
 from morl_jax.rl.losses import masked_entropy, policy_loss
+from morl_jax.weighting import Scalarization
+from morl_jax.weighting.base import Weights
 
 WHITENING = ("sample", "token")
 FIRST_MINIBATCH_METRICS = ("ratio_mean", "ratio_max", "approx_kl", "clip_frac_low", "clip_frac_high")
@@ -87,10 +89,21 @@ def token_counts(batch: RolloutBatch, settings: UpdateSettings) -> jax.Array | N
     return batch.completion_mask.sum(axis=1) if settings.whitening == "token" else None
 
 
-def batch_advantages(batch: RolloutBatch, weights: jax.Array, settings: UpdateSettings) -> jax.Array:
-    """Advantages [N] of the batch's rewards under `weights` [K] or [N, K]."""
-    return advantages(settings.estimator, batch.rewards, weights, settings.group_size, level=settings.level,
-                      eps=settings.eps, token_counts=token_counts(batch, settings))
+def weighted_advantages(rewards: jax.Array, weights: Weights, settings: UpdateSettings,
+                        counts: jax.Array | None = None) -> jax.Array:
+    """Advantages [N] of rewards [N, K] under `weights` [K] or [N, K], or of a scalarisation's rewards."""
+    if isinstance(weights, Scalarization):
+        if settings.level != "reward":
+            raise ValueError("a scalarisation replaces the weighted sum of rewards: it needs level='reward'")
+        return scalar_advantages(settings.estimator, weights.rewards, settings.group_size, eps=settings.eps,
+                                 token_counts=counts)
+    return advantages(settings.estimator, rewards, weights, settings.group_size, level=settings.level,
+                      eps=settings.eps, token_counts=counts)
+
+
+def batch_advantages(batch: RolloutBatch, weights: Weights, settings: UpdateSettings) -> jax.Array:
+    """Advantages [N] of a rollout batch under `weights` (token counts from its completion mask if needed)."""
+    return weighted_advantages(batch.rewards, weights, settings, token_counts(batch, settings))
 
 
 def reference_logprobs(graphdef: nnx.GraphDef, ref_params: Any, batch: RolloutBatch, settings: UpdateSettings
@@ -129,9 +142,10 @@ def advantage_metrics(adv: jax.Array) -> dict[str, jax.Array]:
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "settings"), donate_argnames=("state",))
-def update(state: UpdateState, batch: RolloutBatch, weights: jax.Array, key: jax.Array, ref_params: Any = None, *,
+def update(state: UpdateState, batch: RolloutBatch, weights: Weights, key: jax.Array, ref_params: Any = None, *,
            graphdef: nnx.GraphDef, settings: UpdateSettings) -> tuple[UpdateState, dict[str, jax.Array]]:
-    """advantages under `weights`, then `epochs` passes of PPO-clip over `minibatches` shuffled minibatches.
+    """advantages under `weights` ([K], [N, K] or a scalarisation), then `epochs` passes of PPO-clip over
+    `minibatches` shuffled minibatches.
 
     Without a KL term (kl_coef = 0) `ref_params` is ignored and there is no reference forward pass.
     """

@@ -51,18 +51,39 @@ EVAL_SIGNALS = frozenset({"eval_point", "eval_front", "eval_front_mask", "eval_r
 """Signals that come from a validation pass; needing any of them makes the loop validate for the optimizer."""
 
 
-class WeightOptimizer(NamedTuple):
-    """init: K -> state; update: (signals, state) -> (weights [K] or [N, K], state); needs: Signals it reads.
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Scalarization:
+    """A non-linear scalarisation's output: the scalar reward of every sample [N], which replaces the weighted
+    sum at the reward level (Tchebycheff, hypervolume scoring), and the preference weights [K] it was built
+    from (logged as the step's weights)."""
 
-    `scale_only` marks optimizers that only rescale fixed weights by a common factor: under an advantage
-    estimator that is invariant to the reward scale their effect is nil (the config refuses that pairing
-    unless asked to allow it).
+    rewards: jax.Array
+    weights: jax.Array
+
+
+Weights = jax.Array | Scalarization  # [K], per-sample [N, K], or a scalarisation
+
+
+def preference(weights: Weights) -> jax.Array:
+    """The weights to log: [K] or [N, K] as given, a scalarisation's preference weights."""
+    return weights.weights if isinstance(weights, Scalarization) else weights
+
+
+class WeightOptimizer(NamedTuple):
+    """init: K -> state; update: (signals, state) -> (weights, state); needs: the Signals it reads.
+
+    The weights are [K], per sample [N, K], or, when `scalarizes`, a `Scalarization` (usable at the reward
+    level only: a scalar reward per sample has no per-objective advantages to combine). `scale_only` marks
+    optimizers that only rescale fixed weights by a common factor: under an advantage estimator that is
+    invariant to the reward scale their effect is nil (the config refuses that pairing unless asked to allow it).
     """
 
     init: Callable[[int], Any]
-    update: Callable[[Signals, Any], tuple[jax.Array, Any]]
+    update: Callable[[Signals, Any], tuple[Weights, Any]]
     needs: frozenset[str]
     scale_only: bool = False
+    scalarizes: bool = False
 
 
 class WeightTransform(NamedTuple):
@@ -113,6 +134,8 @@ def chain(optimizer: WeightOptimizer, *transforms: WeightTransform) -> WeightOpt
     """The optimizer's weights passed through each transform in turn (like `optax.chain`); same `needs`."""
     if not transforms:
         return optimizer
+    if optimizer.scalarizes:
+        raise ValueError("weight transforms post-process weights, and this optimizer returns a scalarisation")
 
     def init(num_objectives: int) -> ChainState:
         return ChainState(optimizer.init(num_objectives), tuple(t.init(num_objectives) for t in transforms))
@@ -125,7 +148,7 @@ def chain(optimizer: WeightOptimizer, *transforms: WeightTransform) -> WeightOpt
             states.append(transform_state)
         return weights, ChainState(inner, tuple(states))
 
-    return WeightOptimizer(init, update, optimizer.needs, optimizer.scale_only)
+    return optimizer._replace(init=init, update=update)
 
 
 WEIGHT_OPTIMIZERS: dict[str, Callable[..., WeightOptimizer]] = {}

@@ -60,8 +60,9 @@ class HypervolumeGradientState(NamedTuple):
 
 
 def normalised_hv_gradient(point: jax.Array, front: jax.Array, front_mask: jax.Array, reference: jax.Array,
-                           margin: float) -> jax.Array:
-    """Gradient [K] of HV(front + {point}) w.r.t. the point, objectives scaled to the archive's spread.
+                           margin: float, archive: bool = True) -> jax.Array:
+    """Gradient [K] of HV(front + {point}) w.r.t. the point (of HV({point}) alone when not `archive`), with
+    objectives scaled to the archive's spread.
 
     In maximisation form. Coordinates become (x - reference) / spread, spread_k = the largest |x_k - ref_k|
     over the archive and the point. A point that the archive dominates, or that does not beat the reference,
@@ -77,6 +78,8 @@ def normalised_hv_gradient(point: jax.Array, front: jax.Array, front_mask: jax.A
     spread = jnp.where(spread > 0, spread, 1.0)
     z = (point - reference) / spread
     f = (front - reference) / spread
+    if not archive:
+        mask = jnp.zeros_like(mask)
     # p + d*1 is weakly dominated by q iff d <= min_k (q_k - p_k): beat every q, and the reference (0).
     behind_front = jnp.max(jnp.where(mask, jnp.min(f - z, axis=1), -jnp.inf))
     shift = jnp.maximum(0.0, jnp.maximum(behind_front, -jnp.min(z)) + margin)
@@ -86,7 +89,7 @@ def normalised_hv_gradient(point: jax.Array, front: jax.Array, front_mask: jax.A
 
 
 def hypervolume_gradient(weights: Sequence[float] | None = None, *, step_size: float = 0.5,
-                         margin: float = 0.02) -> WeightOptimizer:
+                         margin: float = 0.02, archive: bool = True) -> WeightOptimizer:
     """w <- softmax(log w + step_size * g / sum(g)), g = `normalised_hv_gradient`, at every fresh validation.
 
     `weights` are the initial weights (default uniform). The gradient is normalised to sum 1, so `step_size`
@@ -106,7 +109,7 @@ def hypervolume_gradient(weights: Sequence[float] | None = None, *, step_size: f
         require(signals, needs, "hypervolume_gradient")
         fresh = signals.eval_count > state.seen
         g = normalised_hv_gradient(signals.eval_point, signals.eval_front, signals.eval_front_mask,
-                                   signals.eval_reference, margin)
+                                   signals.eval_reference, margin, archive)
         direction = g / jnp.maximum(g.sum(), 1e-12)
         log_weights = jax.nn.log_softmax(state.log_weights + jnp.where(fresh, step_size, 0.0) * direction)
         new = HypervolumeGradientState(log_weights, jnp.where(fresh, direction, state.direction),
