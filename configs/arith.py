@@ -2,7 +2,7 @@
 
     python -m morl_jax.main --config=configs/arith.py --workdir=runs/arith
     python -m morl_jax.main --config=configs/arith.py:algo=rloo,weights=efficiency --workdir=runs/rloo_eff
-    python -m morl_jax.main --config=configs/arith.py:size=test --workdir=/tmp/t --config.rl.num_steps=3
+    python -m morl_jax.main --config=configs/arith.py:size=test --workdir=runs/t --config.rl.num_steps=3
 
 `get_config(arg)` takes comma-separated `key=value` variants:
   algo     an advantage estimator (grpo, drgrpo, rloo, reinforce_pp, reinforce_pp_baseline, gdpo)

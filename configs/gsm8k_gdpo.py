@@ -2,7 +2,7 @@
 Qwen2.5-1.5B-Instruct, GDPO (each reward normalised within its group, weighted, then batch-whitened) or GRPO.
 
     python -m morl_jax.main --config=configs/gsm8k_gdpo.py:path=MODEL_DIR,data=DATA_DIR --workdir=runs/gdpo
-    python -m morl_jax.main --config=configs/gsm8k_gdpo.py:data=tests/fixtures/gsm8k,validation=2 --workdir=/tmp/g --dry_run
+    python -m morl_jax.main --config=configs/gsm8k_gdpo.py:data=tests/fixtures/gsm8k,validation=2 --workdir=runs/g --dry_run
 
 Variants: `algo=gdpo` (default) or `grpo` (the rewards summed before the group normalisation); `path` = the
 model's Hugging Face directory (weights, tokenizer, chat template); `data` = the directory holding GSM8K's

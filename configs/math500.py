@@ -1,7 +1,7 @@
 r"""The dynamic-reward-weighting paper (Lu et al. 2025, arXiv 2509.11452) on MATH-500, at paper scale.
 
     python -m morl_jax.main --config=configs/math500.py:model=qwen3-8b,path=MODEL_DIR,data=DATA_DIR --workdir=runs/m
-    python -m morl_jax.main --config=configs/math500.py:data=tests/fixtures/math500 --workdir=/tmp/m --dry_run
+    python -m morl_jax.main --config=configs/math500.py:data=tests/fixtures/math500 --workdir=runs/m --dry_run
 
 Variants (comma-separated `key=value`):
   model      qwen3-8b (default; the paper's main policy: 64 prompts x 8 rollouts, <= 2048 new tokens, GRPO with a

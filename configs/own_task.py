@@ -1,7 +1,7 @@
 """Your own task: data files + reward functions of your own, named in the config (no Task subclass).
 
     python -m morl_jax.main --config=configs/own_task.py --workdir=runs/own_task        # from the repository root
-    python -m morl_jax.main --config=configs/own_task.py:size=test --workdir=/tmp/own   # seconds
+    python -m morl_jax.main --config=configs/own_task.py:size=test --workdir=runs/own   # seconds
 
 The data are JSON Lines in examples/own_task/ (`{"question": "what is 5 plus 2?", "answer": 7, "level": 1}`; .json
 and .parquet files work the same way); the reward functions are plain Python in examples/own_task/rewards.py,

@@ -3,7 +3,7 @@ and the dynamic-weighting paper's three rewards on a reasoning-gym task.
 
     make smollm2                                                    # writes runs/smollm2 (once)
     python -m morl_jax.main --config=configs/smollm2_rg.py --workdir=runs/smollm2_rg
-    python -m morl_jax.main --config=configs/smollm2_rg.py:steps=2,model=DIR --workdir=/tmp/x
+    python -m morl_jax.main --config=configs/smollm2_rg.py:steps=2,model=DIR --workdir=runs/x
 
 Task: reasoning-gym `basic_arithmetic` with two one-digit terms (`Calculate 5 - 3.`) through the model's chat
 template, with a one-shot system prompt that shows numbered steps and a `\boxed{}` answer: with the paper's

@@ -2,7 +2,7 @@
 reward weights are the coefficient of variation of each reward over the whole batch, recomputed every step.
 
     python -m morl_jax.main --config=configs/toolcall_saw.py:path=MODEL_DIR,data=DATA_DIR --workdir=runs/saw
-    python -m morl_jax.main --config=configs/toolcall_saw.py:data=tests/fixtures/toolrl,validation=8 --workdir=/tmp/s --dry_run
+    python -m morl_jax.main --config=configs/toolcall_saw.py:data=tests/fixtures/toolrl,validation=8 --workdir=runs/s --dry_run
 
 Variants: `algo=grpo` (SAW's "grpo-h": the rewards weighted, then GRPO; default) or `gdpo` ("gdpo-h": each
 reward's group-normalised advantage weighted, then batch whitening); `weighting=saw` (default) or `fixed` (the

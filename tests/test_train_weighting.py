@@ -155,3 +155,19 @@ def test_validation_and_test_prompts_never_overlap(sft_cache, tmp_path):
     for entry in summary.pareto["sampled"]:
         assert set(entry) == {"step", "validation", "test"}
     assert np.isfinite(summary.mean_pareto_step["greedy"])
+
+
+def test_signal_validation_reads_the_validation_split_in_the_configured_mode(sft_cache, tmp_path):
+    exp = train.Experiment(config(sft_cache, "", "weighting.eval_mode=sampled"), str(tmp_path))
+    validator = Validator(exp.task, None, exp.eval_settings, jax.random.PRNGKey(0))
+    calls = []
+
+    def result(params, step, split, mode):
+        calls.append((split, mode))
+        return {name: 0.5 for name in exp.task.objective_names}
+
+    validator.result = result
+    validator.signal(None, 0)
+    validator.signal(None, 1)
+    assert calls == [("validation", "sampled")] * 2
+    assert validator.signal_count == 1  # the first validation only sets the reference (the initial point)
