@@ -55,8 +55,9 @@ def _truncate_after(path: str, step: int) -> None:
 class MetricLogger:
     """Writes scalar metrics per step to JSONL and TensorBoard and drives a console progress bar.
 
-    On resume (`start_step > 0`) rows and events after `start_step` are discarded, so the record of a
-    resumed run equals that of an uninterrupted one.
+    On resume (`start_step > 0`) rows and events after `start_step` are discarded, and a restart without a
+    checkpoint (`start_step == 0`) discards them all, so the record of a resumed run equals that of an
+    uninterrupted one.
     """
 
     def __init__(
@@ -77,10 +78,13 @@ class MetricLogger:
             return
         os.makedirs(workdir, exist_ok=True)
         path = os.path.join(workdir, METRICS_FILE)
-        _truncate_after(path, start_step)
+        # Rows up to the checkpoint's step are kept; without a checkpoint (start_step 0) the run starts over,
+        # so even an earlier attempt's step-0 row goes (it is written again).
+        kept = start_step if start_step else -1
+        _truncate_after(path, kept)
         self._file = open(path, "a")
         self._tb = SummaryWriter(
-            os.path.join(workdir, TENSORBOARD_DIR), purge_step=start_step + 1, flush_secs=30
+            os.path.join(workdir, TENSORBOARD_DIR), purge_step=kept + 1, flush_secs=30
         )
         self._console = console
         self._total, self._start = total_steps, start_step
