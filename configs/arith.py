@@ -10,7 +10,8 @@
            efficiency [0.25, 0.375, 0.375]
   weighting  a weight optimizer (fixed, saw, gradient, hypervolume_gradient, hypervolume; `weights` are the
            fixed weights, or the starting / base weights of the adaptive ones)
-  size     cpu (default: `make demo`, ~10 minutes on 2 cores) or test (seconds; for the test suite)
+  size     cpu (default: `make demo`, ~10 minutes on 2 cores), ablation (the CPU-budget ablations: the demo's
+           warm start, 40 RL steps of 8 prompts) or test (seconds; for the test suite)
 
 Why these settings (measured; README "The built-in arithmetic benchmark" has the table): levels 1-2 and a
 0.6 M-parameter model learn the task in 1500 SFT steps; the style mix makes the trade-offs (long and clear,
@@ -91,8 +92,15 @@ def get_config(arg: str | None = None):
         c.checkpoint.every = 2
         c.log.console = False
         c.log.plots = False
+    elif size == "ablation":  # the CPU-budget ablations: the demo's task and warm start, a shorter RL run
+        c.rl.num_steps = 40
+        c.rl.prompts_per_step = 8
+        c.eval.every = 10
+        c.eval.num_prompts = 50
+        c.eval.num_samples = 2
+        c.checkpoint.every = 10
     elif size != "cpu":
-        raise ValueError(f"configs/arith.py: unknown size {size!r}; known: cpu, test")
+        raise ValueError(f"configs/arith.py: unknown size {size!r}; known: cpu, ablation, test")
 
     algo = args.get("algo", "grpo")
     c.rl.estimator = algo

@@ -1,138 +1,167 @@
-"""Sweep runner for paper ablations: a grid of config variants x seeds -> one run each -> results table + plot.
+"""Ablation runner: a sweep file's grid of cells (algorithm x weighting x ... x seed), one resumable run each,
+then a results table with mean ± std over seeds and the plots.
 
-    python -m morl_jax.ablate --config=configs/arith.py --grid weights=accuracy,balanced,efficiency \\
-        --grid algo=grpo,rloo --seeds 0,1 --workdir=runs/sweep [--set rl.num_steps=50 ...]
+    python -m morl_jax.ablate --config=configs/ablations/dynamic_weighting.py[:arg] --workdir=DIR \\
+        [--config.rl.num_steps=50 ...] [--only TEXT] [--print_commands]
 
-A grid key is a variant key of the config file (`get_config("weights=accuracy,...")`) or a dotted config key
-(`--grid optimizer.learning_rate=1e-4,3e-4`). Runs go one after another in this process (compiled functions are
-reused), share one SFT cache per warm-start fingerprint (`WORKDIR/sft_cache`), and each is resumable in its own
-`WORKDIR/<name>`, so rerunning a killed sweep continues where it stopped. Writes `results.csv`, `results.md` and
-`fronts.png` (every run's validation trajectory and final point) into the sweep directory.
+A sweep file defines `get_sweep(arg) -> Sweep`. Every cell is validated before any runs. Cells run one after
+another in this process (compiled functions are shared), share one SFT warm start (`DIR/sft_cache`), and each
+writes its own `DIR/<cell>`: a finished cell is skipped, an interrupted one resumes from its checkpoint, so
+rerunning the command continues a killed sweep. `--print_commands` prints one `morl_jax.main` command per cell
+instead (for a job array); the report is then written by rerunning this command once they have finished.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import dataclasses
+import importlib.util
 import itertools
 import os
-from typing import Any
+import shlex
+import sys
+import time
+from collections.abc import Mapping, Sequence
 
-import matplotlib
+import ml_collections
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import ml_collections  # noqa: E402
-
-from morl_jax import experiment_config, train  # noqa: E402
-from morl_jax.logging import read_metrics  # noqa: E402
+from morl_jax import ablation_report, experiment_config, train
 
 
-def load_config(spec: str, variant_args: dict[str, str], overrides: dict[str, str] | None = None
-                ) -> ml_collections.ConfigDict:
-    """`path[:arg]` with the variant args merged into arg, then the dotted overrides (checked key by key)."""
-    path, _, arg = spec.partition(":")
-    parts = [p for p in arg.split(",") if p] + [f"{k}={v}" for k, v in variant_args.items()]
-    return experiment_config.load(f"{path}:{','.join(parts)}", [f"{k}={v}" for k, v in (overrides or {}).items()])
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """An ablation: every combination of one label per axis, for every seed, plus `extra` cells.
+
+    `axes` maps an axis name to {label: config overrides}; `extra` lists further cells as ({axis: label},
+    overrides) (e.g. an estimator that only one weighting is run with); `common` overrides apply to every cell;
+    `base` is the experiment config every cell starts from (a `experiment_config.load` spec).
+    """
+
+    base: str
+    axes: Mapping[str, Mapping[str, Sequence[str]]]
+    seeds: Sequence[int] = (0,)
+    extra: Sequence[tuple[Mapping[str, str], Sequence[str]]] = ()
+    common: Sequence[str] = ()
 
 
-def _points(workdir: str, prefix: str, objectives: list[str]) -> list[tuple[int, list[float]]]:
-    return [(r["step"], [r[f"{prefix}/{o}"] for o in objectives])
-            for r in read_metrics(workdir) if f"{prefix}/{objectives[0]}" in r]
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    labels: dict[str, str]
+    seed: int
+    overrides: tuple[str, ...]
+
+    @property
+    def group(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.labels.items())
+
+    @property
+    def name(self) -> str:
+        return f"{self.group},seed={self.seed}"
+
+    @property
+    def directory(self) -> str:
+        return self.name.replace(",", "__").replace("=", "-")
 
 
-def run_grid(config_spec: str, grid: dict[str, list[str]], seeds: list[int], workdir: str,
-             sets: dict[str, str]) -> list[dict[str, Any]]:
-    """Run every grid point x seed; return one result row per run (also written to results.csv/.md)."""
-    os.makedirs(workdir, exist_ok=True)
-    rows, trajectories = [], {}
-    for values in itertools.product(*grid.values()):
-        point = dict(zip(grid, values))
-        for seed in seeds:
-            variant = {k: v for k, v in point.items() if "." not in k}
-            dotted = {**{k: v for k, v in point.items() if "." in k}, **sets, "seed": str(seed)}
-            config = load_config(config_spec, variant, dotted)
-            if not config.sft.cache_dir:
-                config.sft.cache_dir = os.path.join(workdir, "sft_cache")
-            name = "_".join(f"{k.split('.')[-1]}={v}" for k, v in point.items()) + f"_seed={seed}"
-            run_dir = os.path.join(workdir, name)
-            print(f"== {name}", flush=True)
-            summary = train.run(config, run_dir)
-            split, objectives = summary.report_split, summary.objectives
-            row = {"run": name, **point, "seed": seed}
-            for mode in ("greedy", "sampled"):
-                row.update({f"{mode}/{o}": summary.final[split][mode][o] for o in objectives})
-                row[f"{mode}/hypervolume"] = summary.hypervolume[split][mode]
-                row[f"{mode}/mean_pareto_step"] = summary.mean_pareto_step[mode]
-            row.update({f"initial/sampled/{o}": v for o, v in summary.initial[split]["sampled"].items()})
-            rows.append(row)
-            trajectories[name] = (_points(run_dir, f"{split}/sampled", objectives), objectives, summary.maximise)
-    write_table(rows, workdir)
-    plot_trajectories(trajectories, os.path.join(workdir, "fronts.png"))
-    return rows
-
-
-def write_table(rows: list[dict[str, Any]], workdir: str) -> None:
-    keys = list(dict.fromkeys(k for row in rows for k in row))
-    with open(os.path.join(workdir, "results.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-
-    def fmt(v: Any) -> str:
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-    with open(os.path.join(workdir, "results.md"), "w") as f:
-        f.write("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n")
-        for row in rows:
-            f.write("| " + " | ".join(fmt(row.get(k, "")) for k in keys) + " |\n")
-
-
-def plot_trajectories(trajectories: dict[str, Any], path: str) -> None:
-    """Pairwise projections of each run's sampled validation points (line = trajectory, star = final)."""
-    first = next(iter(trajectories.values()))
-    objectives, maximise = first[1], first[2]
-    pairs = list(itertools.combinations(range(len(objectives)), 2))
-    fig, axes = plt.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 4), squeeze=False)
-    for ax, (i, j) in zip(axes[0], pairs):
-        for name, (points, _, _) in trajectories.items():
-            xs, ys = [p[i] for _, p in points], [p[j] for _, p in points]
-            line, = ax.plot(xs, ys, "-o", ms=2.5, lw=1, alpha=0.7, label=name)
-            ax.plot(xs[-1:], ys[-1:], "*", ms=13, color=line.get_color())
-        arrow = {True: "↑", False: "↓"}
-        ax.set_xlabel(f"{objectives[i]} {arrow[bool(maximise[i])]}")
-        ax.set_ylabel(f"{objectives[j]} {arrow[bool(maximise[j])]}")
-        ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="best")
-    fig.suptitle("sampled validation point per evaluation (star = final)", fontsize=10)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-
-
-def _key_values(items: list[str], what: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--{what} expects KEY=VALUE, got {item!r}")
-        out[key] = value
+def cells(sweep: Sweep) -> list[Cell]:
+    """The grid's cells in order (axes as listed, seeds innermost), then the extra ones."""
+    out = []
+    for combo in itertools.product(*(list(labels.items()) for labels in sweep.axes.values())):
+        labels = dict(zip(sweep.axes, (label for label, _ in combo)))
+        overrides = tuple(o for _, group in combo for o in group)
+        out += [Cell(labels, seed, overrides) for seed in sweep.seeds]
+    for labels, overrides in sweep.extra:
+        out += [Cell(dict(labels), seed, tuple(overrides)) for seed in sweep.seeds]
+    names = [c.name for c in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"the sweep has duplicate cells: {sorted(n for n in names if names.count(n) > 1)}")
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def load_sweep(spec: str) -> Sweep:
+    """`path.py[:arg]` -> its `get_sweep(arg)`."""
+    path, _, arg = spec.partition(":")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"sweep file {path!r} not found")
+    module_spec = importlib.util.spec_from_file_location(f"morl_jax_sweep_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_sweep(arg or None)
+
+
+def cell_overrides(sweep: Sweep, cell: Cell, workdir: str, cli: Sequence[str]) -> list[str]:
+    """Every override of a cell, in the order they apply (later ones win)."""
+    return [*sweep.common, *cell.overrides, *cli, f"seed={cell.seed}",
+            f"sft.cache_dir={os.path.join(os.path.abspath(workdir), 'sft_cache')}", "log.console=False"]
+
+
+def configs(sweep: Sweep, workdir: str, cli: Sequence[str]) -> dict[str, ml_collections.ConfigDict]:
+    """Every cell's validated config (a bad cell stops the sweep before anything runs)."""
+    out = {}
+    for cell in cells(sweep):
+        try:
+            out[cell.name] = experiment_config.load(sweep.base, cell_overrides(sweep, cell, workdir, cli))
+        except (experiment_config.ConfigError, ValueError) as e:
+            raise experiment_config.ConfigError(f"cell {cell.name}: {e}") from e
+    return out
+
+
+def commands(sweep: Sweep, workdir: str, cli: Sequence[str]) -> list[str]:
+    """One `python -m morl_jax.main` command per cell."""
+    return [shlex.join([sys.executable, "-m", "morl_jax.main", f"--config={sweep.base}",
+                        f"--workdir={os.path.join(workdir, cell.directory)}",
+                        *(f"--config.{o}" for o in cell_overrides(sweep, cell, workdir, cli))])
+            for cell in cells(sweep)]
+
+
+def run(sweep: Sweep, workdir: str, cli: Sequence[str] = (), only: str | None = None,
+        log=print) -> list[ablation_report.Row]:
+    """Run (or skip, or resume) every cell, then write the report; the report's rows."""
+    os.makedirs(workdir, exist_ok=True)
+    todo = [c for c in cells(sweep) if only is None or only in c.name]
+    all_configs = configs(sweep, workdir, cli)
+    started, done = time.time(), 0
+    for i, cell in enumerate(todo, 1):
+        directory = os.path.join(workdir, cell.directory)
+        if os.path.exists(os.path.join(directory, "summary.json")):
+            log(f"[{i:3d}/{len(todo)}] {cell.name}: finished before, skipped")
+            continue
+        t0 = time.time()
+        train.run(all_configs[cell.name], directory)
+        done += 1
+        left = (time.time() - started) / done * sum(
+            not os.path.exists(os.path.join(workdir, c.directory, "summary.json")) for c in todo[i:])
+        log(f"[{i:3d}/{len(todo)}] {cell.name}: {time.time() - t0:.0f} s (about {left / 60:.0f} min left)")
+    rows = [ablation_report.read_row(cell.labels, cell.seed, os.path.join(workdir, cell.directory))
+            for cell in todo]
+    ablation_report.write(rows, list(sweep.axes) + sorted({k for labels, _ in sweep.extra for k in labels}
+                                                          - set(sweep.axes)), workdir)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", required=True, help="config file, optionally with a variant: path.py[:arg]")
-    ap.add_argument("--grid", action="append", default=[], help="KEY=V1,V2,... (repeatable)")
-    ap.add_argument("--set", action="append", default=[], help="dotted.key=value applied to every run")
-    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--config", required=True, help="sweep file, optionally with an argument: path.py[:arg]")
     ap.add_argument("--workdir", required=True)
-    args = ap.parse_args(argv)
-    grid = {k: v.split(",") for k, v in _key_values(args.grid, "grid").items()}
-    rows = run_grid(args.config, grid, [int(s) for s in args.seeds.split(",")], args.workdir,
-                    _key_values(args.set, "set"))
-    print(f"\n{len(rows)} runs; table: {os.path.join(args.workdir, 'results.md')}, "
-          f"plot: {os.path.join(args.workdir, 'fronts.png')}")
-    with open(os.path.join(args.workdir, "results.md")) as f:
+    ap.add_argument("--only", help="run only the cells whose name contains this text")
+    ap.add_argument("--print_commands", action="store_true", help="print one morl_jax.main command per cell")
+    args, rest = ap.parse_known_args(argv)
+    bad = [a for a in rest if not a.startswith("--config.")]
+    if bad:
+        ap.error(f"unrecognised arguments: {' '.join(bad)}")
+    cli = [a[len("--config."):] for a in rest]
+    try:
+        sweep = load_sweep(args.config)
+        if args.print_commands:
+            configs(sweep, args.workdir, cli)
+            print("\n".join(commands(sweep, args.workdir, cli)))
+            return
+        run(sweep, args.workdir, cli, args.only)
+    except (experiment_config.ConfigError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(f"\ntable: {os.path.join(args.workdir, ablation_report.TABLE)}")
+    with open(os.path.join(args.workdir, ablation_report.TABLE)) as f:
         print(f.read())
 
 

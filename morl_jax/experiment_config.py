@@ -57,6 +57,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.sft.weight_decay = 0.0
     c.sft.style_mix = ml_collections.ConfigDict()  # task-specific solution styles -> probabilities
     c.sft.cache_dir = ""  # where the warm start is cached; "" = WORKDIR/sft (share it across runs of a sweep)
+    c.sft.seed = -1  # seed of the initial policy and its warm start; -1: the run's seed
 
     c.rl = ml_collections.ConfigDict()
     c.rl.estimator = "grpo"

@@ -87,12 +87,18 @@ class Experiment:
         w = c.weighting
         self.gram = GramSettings(tuple(w.gram_layers) or None, w.gram_clip_norm, w.fused_update)
 
+    @property
+    def init_seed(self) -> int:
+        """The seed of the policy's initialisation and warm start: `sft.seed`, or the run's seed when it is -1
+        (a sweep can vary the RL seed over one shared warm start)."""
+        return self.config.sft.seed if self.config.sft.seed >= 0 else self.config.seed
+
     def init_model(self) -> nnx.Module:
         """The policy before any training: from a HF directory, or a preset initialised from the seed."""
         if self.config.model.path:
             model = models.from_pretrained(self.config.model.path, dtype=self.model_config.dtype)
             return parallel.shard_model(model, self.mesh)
-        return parallel.create_sharded_model(new_policy, self.mesh, self.model_config, self.config.seed)
+        return parallel.create_sharded_model(new_policy, self.mesh, self.model_config, self.init_seed)
 
     def warm_start(self, graphdef: nnx.GraphDef, params: Any, logger: MetricLogger) -> Any:
         """The SFT parameters: cached ones when the fingerprint matches, else trained now and cached."""
@@ -103,8 +109,8 @@ class Experiment:
             logger.message(f"warm start skipped: task '{c.task.name}' provides no SFT examples "
                            f"(sft.steps={s.steps} ignored)")
             return params
-        parts = {"sft": {k: v for k, v in s.to_dict().items() if k != "cache_dir"}, "model": c.model.to_dict(),
-                 "task": {"name": c.task.name, "kwargs": c.task.kwargs.to_dict()}, "seed": c.seed,
+        parts = {"sft": {k: v for k, v in s.to_dict().items() if k not in ("cache_dir", "seed")}, "model": c.model.to_dict(),
+                 "task": {"name": c.task.name, "kwargs": c.task.kwargs.to_dict()}, "seed": self.init_seed,
                  "prompt_len": self.prompt_len, "completion_len": c.rl.max_new_tokens}
         key = sft.fingerprint(parts)
         directory = s.cache_dir or os.path.join(self.workdir, "sft")
@@ -112,13 +118,13 @@ class Experiment:
         if cached is not None:
             logger.message(f"warm start: reusing the cached SFT parameters in {directory}")
             return cached
-        examples = self.task.sft_examples(s.num_examples, seed=c.seed, style_mix=dict(s.style_mix) or None)
+        examples = self.task.sft_examples(s.num_examples, seed=self.init_seed, style_mix=dict(s.style_mix) or None)
         data = sft.encode_examples(self.tokenizer, [(p, comp) for p, comp, _ in examples], self.prompt_len,
                                    c.rl.max_new_tokens, chat=c.model.chat_template)
         start = time.time()
         params, losses = sft.train(graphdef, params, data, steps=s.steps, batch_size=s.batch_size,
                                    learning_rate=s.learning_rate, warmup_steps=s.warmup_steps,
-                                   weight_decay=s.weight_decay, seed=c.seed, prompt_len=self.prompt_len,
+                                   weight_decay=s.weight_decay, seed=self.init_seed, prompt_len=self.prompt_len,
                                    log=logger.message)
         sft.save_cached(directory, key, params, {"steps": s.steps, "final_loss": float(np.mean(losses[-20:])),
                                                  "seconds": time.time() - start})

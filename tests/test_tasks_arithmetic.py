@@ -192,7 +192,9 @@ def test_evaluate(task):
     assert out["correct_with_step_errors_rate"] == 0.25
     assert list(task.objective_names) == ["accuracy", "length", "clarity"]
     assert task.maximise.tolist() == [True, False, True]
-    np.testing.assert_array_equal(task.worst_point, [0.0, 128.0, 0.0])
+    # strictly worse than every reachable point: 5 % of each range beyond the worst value
+    np.testing.assert_allclose(task.worst_point, [-0.05, 134.4, -0.05])
+    assert np.all(np.where(task.maximise, task.worst_point < 0, task.worst_point > task.max_completion_len))
 
 
 def test_reward_set_options(task):

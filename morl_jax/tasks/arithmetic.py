@@ -99,7 +99,11 @@ class ArithmeticTask(Task):
 
     @property
     def worst_point(self) -> np.ndarray:
-        return np.array([0.0, float(self.max_completion_len), 0.0])
+        """The hypervolume reference: 5 % of each objective's range beyond its worst value (accuracy and clarity
+        below 0, length above the generation limit), so that a checkpoint with accuracy or clarity 0, or a
+        completion at the limit, still adds its box instead of touching the reference."""
+        limit = float(self.max_completion_len)
+        return np.array([-0.05, 1.05 * limit, -0.05])
 
     def evaluate(self, prompts: Sequence[str], completions: Sequence[str],
                  columns: Mapping[str, Any]) -> dict[str, float]:
