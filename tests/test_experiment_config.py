@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import ml_collections
 import pytest
 
 from morl_jax import experiment_config
@@ -26,48 +27,150 @@ def test_base_and_peer_configs_are_valid():
 
 
 def _mutated(fn):
+    """The test config changed by `fn` (or replaced by what `fn` returns)."""
     c = load("arith.py:size=test")
-    fn(c)
-    return c
+    return fn(c) or c
 
 
-@pytest.mark.parametrize("mutate, pattern", [
+def _set(**values):
+    """A mutation setting dotted keys: _set(**{"rl.epochs": 0}); called on a config it returns it."""
+    def mutate(c):
+        for dotted, value in values.items():
+            *parents, leaf = dotted.split(".")
+            node = c
+            for name in parents:
+                node = node[name]
+            node[leaf] = value
+        return c
+    return mutate
+
+
+# Every check of `validate`, each with a mutation that trips it and the message it must give (the test below
+# fails when a check has no case here).
+CASES = [
     (lambda c: c.rl.__setattr__("lerning_rate", 1.0), r"unknown config key 'rl.lerning_rate'"),
     (lambda c: c.__setattr__("optimiser", {"lr": 1}), r"unknown config key 'optimiser' \(did you mean 'optimizer'\?\)"),
+    (lambda c: ml_collections.ConfigDict(dict(c.to_dict(), rl=3)), r"config key 'rl' must be a section"),
+    (lambda c: ml_collections.ConfigDict(dict(c.to_dict(), seed={"value": 0})), r"config key 'seed' must be a value"),
     (lambda c: c.task.kwargs.__setattr__("train_sise", 10), r"'task.kwargs.train_sise'.*accepted: .*train_size"),
-    (lambda c: c.task.__setattr__("name", "gsm9k"), r"'task.name': unknown task 'gsm9k'; known: .*arithmetic"),
-    (lambda c: c.rl.__setattr__("estimator", "ppo2"), r"'rl.estimator': unknown estimator 'ppo2'; known: .*grpo"),
-    (lambda c: c.rl.__setattr__("group_size", 1), r"'rl.group_size': estimator 'grpo' compares samples within a group"),
-    (lambda c: c.weighting.__setattr__("weights", (0.5, 0.5)), r"'weighting.weights': 2 weights for the 3 rewards"),
-    (lambda c: c.weighting.__setattr__("name", "magic"), r"'weighting.name': unknown weight optimizer 'magic'"),
-    (lambda c: c.rl.__setattr__("minibatches", 3), r"'rl.minibatches': the rollout batch of .* = 16 samples must split into 3"),
-    (lambda c: c.rl.__setattr__("max_new_tokens", 32), r"'rl.max_new_tokens': 32 differs from the task's max_completion_len \d+ \(set by task.kwargs\)"),
-    (lambda c: c.rl.__setattr__("loss_aggregation", "mean"), r"'rl.loss_aggregation': unknown aggregation 'mean'"),
-    (lambda c: c.rl.__setattr__("dual_clip", 0.5), r"'rl.dual_clip': must be 0 \(off\) or > 1"),
-    (lambda c: c.model.__setattr__("preset", "gpt5"), r"'model.preset': unknown preset 'gpt5'"),
-    (lambda c: c.eval.__setattr__("reference", "nadir"), r"'eval.reference'"),
-    (lambda c: c.optimizer.__setattr__("schedule", "step"), r"'optimizer.schedule'"),
-    (lambda c: c.mesh.__setattr__("data", 0), r"'mesh.data'"),
-    (lambda c: c.rl.__setattr__("level", "reward") or c.rl.__setattr__("estimator", "gdpo"),
-     r"'rl.level': estimator 'gdpo' supports level 'advantage', not 'reward'"),
-    (lambda c: c.rl.__setattr__("whitening", "token"), r"'rl.whitening': estimator 'grpo' does not whiten the batch"),
-    (lambda c: c.rl.__setattr__("whitening", "tokens"), r"'rl.whitening': 'tokens' is not one of sample, token"),
-    (lambda c: c.rl.__setattr__("kl_coef", 0.001) or c.rl.__setattr__("kl_estimator", "k1"),
+    (_set(**{"task.kwargs.difficulties": (9,)}), r"config key 'task.kwargs': .*difficult"),
+    (lambda c: c.task.rewards.__setattr__("conciseness_mode", "cubic"), r"config key 'task.rewards': .*cubic"),
+    (_set(**{"task.name": "gsm9k"}), r"'task.name': unknown task 'gsm9k'; known: .*arithmetic"),
+    (_set(**{"rl.max_new_tokens": 32}), r"'rl.max_new_tokens': 32 differs from the task's max_completion_len \d+ \("
+                                         r"set by task.kwargs\)"),
+    (_set(**{"model.preset": "gpt5"}), r"'model.preset': unknown preset 'gpt5'"),
+    (_set(**{"model.dtype": "int8"}), r"'model.dtype': 'int8' is not one of float32, bfloat16, float16"),
+    (_set(**{"rl.estimator": "ppo2"}), r"'rl.estimator': unknown estimator 'ppo2'; known: .*grpo"),
+    (_set(**{"rl.level": "token"}), r"'rl.level': 'token' is not 'reward' or 'advantage'"),
+    (_set(**{"rl.estimator": "gdpo"}), r"'rl.level': estimator 'gdpo' supports level 'advantage', not 'reward'"),
+    (_set(**{"rl.whitening": "tokens"}), r"'rl.whitening': 'tokens' is not one of sample, token"),
+    (_set(**{"rl.whitening": "token"}), r"'rl.whitening': estimator 'grpo' does not whiten the batch"),
+    (_set(**{"rl.num_steps": -1}), r"'rl.num_steps': must be >= 0"),
+    (_set(**{"rl.prompts_per_step": 0}), r"'rl.prompts_per_step': must be >= 1"),
+    (_set(**{"rl.group_size": 0, "rl.estimator": "reinforce_pp"}), r"'rl.group_size': must be >= 1"),
+    (_set(**{"rl.group_size": 1}), r"'rl.group_size': estimator 'grpo' compares samples within a group, so it needs "
+                                   r"group_size >= 2 \(got 1\)"),
+    (lambda c: _set(**{"rl.max_new_tokens": 0, "task.kwargs.max_completion_len": None})(
+        load("own_task.py:test")), r"'rl.max_new_tokens': must be >= 1"),
+    (_set(**{"rl.temperature": 0.0}), r"'rl.temperature': must be > 0"),
+    (_set(**{"rl.top_p": 1.5}), r"'rl.top_p': must be in \(0, 1\]"),
+    (_set(**{"rl.top_k": -1}), r"'rl.top_k': must be >= 0 \(0 disables top-k\)"),
+    (_set(**{"rl.epochs": 0}), r"'rl.epochs': must be >= 1"),
+    (_set(**{"rl.minibatches": 3}), r"'rl.minibatches': the rollout batch of .* = 16 samples must split into 3"),
+    (_set(**{"rl.clip_low": -0.1}), r"'rl.clip_low': clip ranges must be >= 0"),
+    (_set(**{"rl.dual_clip": 0.5}), r"'rl.dual_clip': must be 0 \(off\) or > 1"),
+    (_set(**{"rl.loss_aggregation": "mean"}), r"'rl.loss_aggregation': unknown aggregation 'mean'"),
+    (_set(**{"rl.kl_coef": -0.1}), r"'rl.kl_coef': must be >= 0"),
+    (_set(**{"rl.kl_estimator": "k9"}), r"'rl.kl_estimator': unknown KL estimator 'k9'; known: k1, k2, k3"),
+    (_set(**{"rl.kl_coef": 0.001, "rl.kl_estimator": "k1"}),
      r"'rl.kl_estimator': 'k1' cannot be a loss term \(its expected gradient is zero\)"),
-    (lambda c: c.weighting.__setattr__("name", "hypervolume"),
+    (_set(**{"optimizer.learning_rate": 0.0}), r"'optimizer.learning_rate': must be > 0"),
+    (_set(**{"optimizer.schedule": "step"}), r"'optimizer.schedule': 'step' is not one of constant, linear, cosine"),
+    (_set(**{"optimizer.grad_clip": -1.0}), r"'optimizer.grad_clip': must be >= 0"),
+    (_set(**{"sft.steps": -1}), r"'sft.steps': must be >= 0"),
+    (_set(**{"sft.batch_size": 0}), r"'sft.batch_size': must be >= 1"),
+    (_set(**{"sft.learning_rate": 0.0}), r"'sft.learning_rate': must be > 0"),
+    (lambda c: c.sft.style_mix.__setattr__("terse", -0.5), r"'sft.style_mix.terse': probabilities must be >= 0"),
+    (_set(**{"weighting.name": "magic"}), r"'weighting.name': unknown weight optimizer 'magic'"),
+    (_set(**{"weighting.weights": (0.5, 0.5)}), r"'weighting.weights': 2 weights for the 3 rewards"),
+    (lambda c: c.weighting.kwargs.__setattr__("lambda_", 1.0), r"'weighting.kwargs.lambda_'; accepted: .*weights"),
+    (_set(**{"weighting.post": ("floor:0.5",)}), r"'weighting': floor: min_weight 0.5"),
+    (_set(**{"weighting.post": ("smooth",)}), r"'weighting': unknown weight transform 'smooth'"),
+    (_set(**{"weighting.name": "hypervolume"}),
      r"'weighting.name': 'hypervolume' only rescales .* estimator 'grpo' is invariant to the reward scale.*"
      r"allow_scale_only"),
-    (lambda c: c.weighting.__setattr__("post", ("floor:0.5",)), r"'weighting': floor: min_weight 0.5"),
-    (lambda c: c.weighting.__setattr__("post", ("smooth",)), r"'weighting': unknown weight transform 'smooth'"),
-    (lambda c: c.weighting.__setattr__("gram_layers", (3, 1)), r"'weighting.gram_layers'"),
-    (lambda c: c.weighting.__setattr__("eval_mode", "beam"), r"'weighting.eval_mode'"),
-    (lambda c: c.weighting.kwargs.__setattr__("lambda_", 1.0), r"'weighting.kwargs.lambda_'; accepted: .*weights"),
-    (lambda c: c.eval.__setattr__("test_split", "validation"), r"'eval.test_split': equals eval.split"),
-    (lambda c: c.eval.__setattr__("split", "dev"), r"'eval.split': task 'arithmetic' has no split 'dev'"),
-])
+    (_set(**{"weighting.name": "tchebycheff", "rl.level": "advantage"}),
+     r"'rl.level': 'tchebycheff' scalarises each sample's rewards non-linearly"),
+    (_set(**{"weighting.eval_every": 0}), r"'weighting.eval_every': must be >= 1"),
+    (_set(**{"weighting.eval_mode": "beam"}), r"'weighting.eval_mode': 'beam' is not greedy or sampled"),
+    (_set(**{"weighting.reference": "nadir"}), r"'weighting.reference': 'nadir' is not worst or initial"),
+    (_set(**{"weighting.gram_layers": (3, 1)}), r"'weighting.gram_layers': must be \(\) .* got \(3, 1\)"),
+    (_set(**{"weighting.gram_clip_norm": -1.0}), r"'weighting.gram_clip_norm': must be >= 0"),
+    (_set(**{"eval.every": -1}), r"'eval.every': must be >= 0"),
+    (_set(**{"eval.num_prompts": 0}), r"'eval.num_prompts': must be >= 1"),
+    (_set(**{"eval.num_samples": 0}), r"'eval.num_samples': must be >= 1"),
+    (_set(**{"eval.reference": "nadir"}), r"'eval.reference': 'nadir' is not 'worst' or 'initial'"),
+    (_set(**{"eval.split": "dev"}), r"'eval.split': task 'arithmetic' has no split 'dev'"),
+    (_set(**{"eval.test_split": "validation"}), r"'eval.test_split': equals eval.split"),
+    (_set(**{"checkpoint.every": -1}), r"'checkpoint.every': must be >= 0"),
+    (_set(**{"checkpoint.max_to_keep": 0}), r"'checkpoint.max_to_keep': must be >= 1"),
+    (_set(**{"mesh.data": 0}), r"'mesh.data': must be -1 \(the rest\) or >= 1"),
+]
+
+
+@pytest.mark.parametrize("mutate, pattern", CASES)
 def test_invalid_configs_name_the_key(mutate, pattern):
     with pytest.raises(ConfigError, match=pattern):
         validate(_mutated(mutate))
+
+
+def _raising_line(error: BaseException) -> int:
+    """The line of experiment_config.py that raised: the caller of `_require`, or the `raise` itself."""
+    frames = [(tb.tb_frame, tb.tb_lineno) for tb in _walk(error.__traceback__)
+              if tb.tb_frame.f_code.co_filename == experiment_config.__file__]
+    frame, line = frames[-1]
+    return frames[-2][1] if frame.f_code.co_name == "_require" else line
+
+
+def _walk(tb):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def _check_sites() -> set[int]:
+    """Lines of validate's checks: every `_require(...)` call and every `raise ConfigError` reached from it."""
+    import ast  # noqa: PLC0415
+
+    tree = ast.parse(open(experiment_config.__file__).read())
+    checkers = {"validate", "_check_keys", "_check_kwargs", "_check_weighting"}
+    sites = set()
+    for fn in (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in checkers):
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_require":
+                sites.add(node.lineno)
+            if isinstance(node, ast.Raise) and "ConfigError" in ast.unparse(node):
+                sites.add(node.lineno)
+    return sites
+
+
+def test_every_check_of_validate_has_a_case():
+    triggered = set()
+    for mutate, _ in CASES:
+        try:
+            validate(_mutated(mutate))
+        except ConfigError as e:
+            triggered.add(_raising_line(e))
+    missing = sorted(_check_sites() - triggered)
+    assert not missing, f"checks of experiment_config.py without a case in CASES, at lines {missing}"
+
+
+def test_the_runs_own_checks(tmp_path):
+    from morl_jax import train  # noqa: PLC0415
+
+    with pytest.raises(ConfigError, match=r"'model': vocab_size 32 is smaller than the tokenizer's 64"):
+        train.Experiment(load("arith.py:size=test", ["model.overrides={'vocab_size': 32}"]), str(tmp_path))
+    assert not os.listdir(tmp_path)
 
 
 def test_a_scale_only_optimizer_runs_under_grpo_only_when_asked():
