@@ -44,12 +44,29 @@ def test_default_rules_map_logical_axes():
     assert logical_to_spec(("norm",), MESH_222) == P(None)
 
 
-def test_mesh_axes_are_used_once_and_dropped_when_they_do_not_divide():
+def test_mesh_axes_are_used_once_and_a_rule_that_does_not_divide_is_an_error():
     # heads and kv both map to "tensor": only the first gets it.
     assert logical_to_spec(("heads", "kv"), MESH_222) == P("tensor", None)
-    # 3 KV heads cannot be split over tensor=2; batch 2 only over data.
-    assert logical_to_spec(("embed", "kv", "head_dim"), MESH_222, shape=(32, 3, 8)) == P("fsdp", None, None)
-    assert logical_to_spec(("batch",), MESH_222, shape=(2,)) == P("data")
+    # 3 KV heads cannot be split over tensor=2: an error naming the array, the rule and the sizes, not replication.
+    with pytest.raises(ValueError, match=r"layers/0/attn/k of shape \(32, 3, 8\): dimension 1 \('kv', size 3\) "
+                                         r"does not split over mesh axes \('tensor',\) of 2 devices.*mesh.rules.kv"):
+        logical_to_spec(("embed", "kv", "head_dim"), MESH_222, shape=(32, 3, 8), name="layers/0/attn/k")
+    with pytest.raises(ValueError, match=r"a batch of 2 rows.*over mesh axes \('data', 'fsdp'\) of 4 devices"):
+        batch_sharding(MESH_222, batch_size=2)
+    # Activation hints (not strict) drop the axes that do not divide instead.
+    assert logical_to_spec(("batch",), MESH_222, shape=(2,), strict=False) == P("data")
+    assert logical_to_spec(("embed", "kv", "head_dim"), MESH_222, rules=rules_from_config({"kv": None}),
+                           shape=(32, 3, 8)) == P("fsdp", None, None)
+
+
+def test_a_model_whose_heads_do_not_split_fails_before_compiling():
+    mesh = jax.sharding.AbstractMesh((1, 1, 3), ("data", "fsdp", "tensor"))
+    abstract = nnx.state(nnx.eval_shape(lambda: Transformer(get_config("tiny"), rngs=nnx.Rngs(0))))
+    with pytest.raises(ValueError, match=r"parameter embed of shape \(64, 32\).*'vocab', size 64.*mesh.rules.vocab"):
+        state_shardings(abstract, mesh)
+    rules = rules_from_config({"vocab": None})
+    with pytest.raises(ValueError, match=r"parameter layers/0/attn/k of shape \(32, 2, 8\).*'kv', size 2"):
+        state_shardings(abstract, mesh, rules)
 
 
 def test_rule_errors():

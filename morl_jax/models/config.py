@@ -17,6 +17,12 @@ FAMILIES = ("llama", "qwen2", "qwen3")
 ROPE_TYPES = ("default", "linear", "llama3")
 _ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+# What a layer keeps for the backward pass: everything ("none": no rematerialisation), nothing ("full": the layer is
+# recomputed from its input), or only matmul results ("dots"; "dots_no_batch": those without batch dimensions,
+# i.e. the weight matmuls), the jax.checkpoint_policies of the same names.
+REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
+# The weights LoRA adapters can target: attention projections and MLP matrices.
+LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +70,16 @@ class ModelConfig:
     bos_token_id: int | None = None
     eos_token_id: int | tuple[int, ...] | None = None
     pad_token_id: int | None = None
+    # Execution options, not part of the architecture (never written to config.json): the logical-axis rules of the
+    # activation sharding constraints (() = morl_jax.parallel.DEFAULT_RULES), rematerialisation of each layer in
+    # the backward pass (REMAT_POLICIES), one scanned layer stack instead of a Python loop of layers, and LoRA
+    # adapters of rank `lora_rank` (0 = none) scaled by lora_alpha / lora_rank on `lora_targets`.
+    sharding_rules: tuple[tuple[str, Any], ...] = ()
+    remat: str = "none"
+    scan_layers: bool = False
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+    lora_targets: tuple[str, ...] = LORA_TARGETS
 
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads", "intermediate_size",
@@ -90,6 +106,17 @@ class ModelConfig:
             object.__setattr__(self, "rope_scaling", RopeScaling(**self.rope_scaling))
         if isinstance(self.eos_token_id, list):
             object.__setattr__(self, "eos_token_id", tuple(self.eos_token_id))
+        if self.remat not in REMAT_POLICIES:
+            raise ValueError(f"ModelConfig.remat must be one of {REMAT_POLICIES}, got {self.remat!r}")
+        if not isinstance(self.lora_rank, (int, np.integer)) or self.lora_rank < 0:
+            raise ValueError(f"ModelConfig.lora_rank must be an int >= 0, got {self.lora_rank!r}")
+        object.__setattr__(self, "lora_targets", tuple(self.lora_targets))
+        unknown = sorted(set(self.lora_targets) - set(LORA_TARGETS))
+        if unknown or not self.lora_targets:
+            raise ValueError(f"ModelConfig.lora_targets must be a non-empty subset of {LORA_TARGETS}, got "
+                             f"{self.lora_targets!r}")
+        object.__setattr__(self, "sharding_rules", tuple((str(k), tuple(v) if isinstance(v, list) else v)
+                                                         for k, v in self.sharding_rules))
         object.__setattr__(self, "dtype", _as_dtype(self.dtype))
         object.__setattr__(self, "param_dtype", _as_dtype(self.param_dtype))
 

@@ -2,7 +2,9 @@
 with `model.safetensors.index.json`), read and written with `safetensors.numpy` (no torch at run time).
 
 HF linear weights are [out, in]; ours are [in, out] and split per head for attention, so the mapping below
-transposes and reshapes each tensor both ways.
+transposes and reshapes each tensor both ways. A model with a scanned layer stack stores layer i's tensors at index
+i of its stacked parameters; LoRA adapters are not in HF checkpoints: loading initialises them (B = 0, so the
+loaded model computes what the checkpoint does), saving merges them into the weights (W + alpha / r A B).
 """
 
 from __future__ import annotations
@@ -109,16 +111,27 @@ def load_config(path: str, **overrides: Any) -> ModelConfig:
         return ModelConfig.from_hf(json.load(f), **overrides)
 
 
+def _adapters(config: ModelConfig, seed: int, shardings: Any) -> nnx.State:
+    """The LoRA parameters a fresh `Transformer(config, rngs=nnx.Rngs(seed))` would have, in `shardings` (one jit:
+    XLA drops the rest of the initialisation, whose results are unused)."""
+    return jax.jit(lambda: nnx.state(Transformer(config, rngs=nnx.Rngs(seed)), nnx.LoRAParam),
+                   out_shardings=shardings)()
+
+
 def from_pretrained(path: str, *, dtype: Any = None, param_dtype: Any = None,
-                    shardings: Callable[[nnx.State], Any] | None = None) -> Transformer:
+                    shardings: Callable[[nnx.State], Any] | None = None, config: ModelConfig | None = None,
+                    seed: int = 0) -> Transformer:
     """Load a HF model directory into a `Transformer`.
 
     `dtype` is the compute dtype (default float32), `param_dtype` the storage dtype (default: the checkpoint's).
     `shardings(abstract_state) -> NamedSharding tree` places every tensor directly on its devices
-    (e.g. `lambda s: morl_jax.parallel.state_shardings(s, mesh)`).
+    (e.g. `lambda s: morl_jax.parallel.state_shardings(s, mesh)`): each tensor is read on the host and only its
+    shards are transferred, on every process of a multi-host run. `config` replaces the directory's config.json
+    (e.g. with execution options: scanned layers, remat, LoRA); LoRA adapters are initialised from `seed`.
     """
-    overrides = {k: v for k, v in (("dtype", dtype), ("param_dtype", param_dtype)) if v is not None}
-    config = load_config(path, **overrides)
+    if config is None:
+        overrides = {k: v for k, v in (("dtype", dtype), ("param_dtype", param_dtype)) if v is not None}
+        config = load_config(path, **overrides)
     abstract = nnx.eval_shape(lambda: Transformer(config, rngs=nnx.Rngs(0)))
     graphdef, abstract_state = nnx.split(abstract)
     target = shardings(abstract_state) if shardings is not None else None
@@ -137,34 +150,65 @@ def from_pretrained(path: str, *, dtype: Any = None, param_dtype: Any = None,
     by_name = {name: (p, to_ours) for p, name, to_ours, _ in mapping}
     flat_abstract = dict(nnx.to_flat_state(abstract_state))
     flat_target = dict(nnx.to_flat_state(target)) if target is not None else {}
+
+    def place(p: Path, array: np.ndarray) -> jax.Array:
+        sharding = flat_target.get(p)
+        if isinstance(sharding, nnx.Variable):
+            sharding = sharding.get_value()
+        return jax.device_put(array.astype(flat_abstract[p].dtype), sharding)
+
     values: dict[Path, jax.Array] = {}
+    pending: dict[Path, dict[int, np.ndarray]] = {}  # scanned layers: a stacked parameter's layers read so far
     for name, tensor in _read_tensors(files, sorted(known)):
         p, to_ours = by_name[name]
-        expected = flat_abstract[p]
+        stacked = config.scan_layers and p[0] == "layers"
+        expected = flat_abstract[("blocks",) + p[2:]].get_value().shape[1:] if stacked else flat_abstract[p].shape
         try:
             array = np.ascontiguousarray(to_ours(tensor))
         except ValueError:  # a reshape that cannot work: the shapes disagree
             array = tensor
-        if array.shape != expected.shape:
+        if array.shape != expected:
             raise ValueError(f"{path}: tensor {name} has shape {tensor.shape}, which does not fit "
-                             f"{'/'.join(map(str, p))} {expected.shape} of the config")
-        array = array.astype(expected.dtype)
-        sharding = flat_target.get(p)
-        if isinstance(sharding, nnx.Variable):
-            sharding = sharding.get_value()
-        values[p] = jax.device_put(array, sharding)
+                             f"{'/'.join(map(str, p))} {expected} of the config")
+        if not stacked:
+            values[p] = place(p, array)
+            continue
+        layers = pending.setdefault(("blocks",) + p[2:], {})
+        layers[p[1]] = array
+        if len(layers) == config.num_layers:
+            values[("blocks",) + p[2:]] = place(("blocks",) + p[2:], np.stack([layers[i] for i in range(len(layers))]))
+            del pending[("blocks",) + p[2:]]
+    if config.lora_rank:
+        lora_target = None if target is None else nnx.state(target, nnx.LoRAParam)
+        values.update((p, v.get_value()) for p, v in nnx.to_flat_state(_adapters(config, seed, lora_target)))
 
     state = nnx.from_flat_state([(p, var.replace(values[p])) for p, var in nnx.to_flat_state(abstract_state)])
     return nnx.merge(graphdef, state)
+
+
+def export_tensors(model: Transformer) -> dict[Path, np.ndarray]:
+    """Host copies of the parameters under the unscanned paths of `tensor_map`, LoRA adapters merged."""
+    config = model.config
+    flat = {p: np.asarray(jax.device_get(v[...])) for p, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+    if config.scan_layers:
+        flat = {**{p: v for p, v in flat.items() if p[0] != "blocks"},
+                **{("layers", i) + p[1:]: v[i] for p, v in flat.items() if p[0] == "blocks"
+                   for i in range(config.num_layers)}}
+    scale = config.lora_alpha / max(config.lora_rank, 1)
+    for p in [p for p in flat if p[-1] == "lora_a"]:
+        weight = p[:-2] + (p[-2].removesuffix("_lora"),)
+        delta = flat.pop(p).astype(np.float32) @ flat.pop(p[:-1] + ("lora_b",)).astype(np.float32)
+        flat[weight] = (flat[weight].astype(np.float32) + scale * delta.reshape(flat[weight].shape)
+                        ).astype(flat[weight].dtype)
+    return flat
 
 
 def save_pretrained(model: Transformer, path: str, *, max_shard_bytes: int = 5 * 2**30) -> None:
     """Write `config.json` and safetensors (sharded with an index once larger than `max_shard_bytes`)."""
     config = model.config
     os.makedirs(path, exist_ok=True)
-    flat = {p: v[...] for p, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
-    tensors = {name: np.ascontiguousarray(to_hf(np.asarray(jax.device_get(flat[p]))))
-               for p, name, _, to_hf in tensor_map(config)}
+    flat = export_tensors(model)
+    tensors = {name: np.ascontiguousarray(to_hf(flat[p])) for p, name, _, to_hf in tensor_map(config)}
     with open(os.path.join(path, "config.json"), "w") as f:
         json.dump(config.to_hf(), f, indent=2)
     metadata = {"format": "pt"}

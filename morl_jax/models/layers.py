@@ -3,6 +3,10 @@
 Every parameter is an `nnx.Param` carrying `logical_axes` metadata (`embed`, `heads`, `kv`, `head_dim`, `mlp`,
 `vocab`, `norm`), which `morl_jax.parallel` maps to mesh axes. Numerics follow transformers: norms in float32,
 attention scores and softmax in float32, RoPE with the "rotate half" layout.
+
+With `config.lora_rank > 0` every targeted weight W gets a flax `nnx.LoRA` adapter (A [in, r] He-uniform, B [r, out]
+zeros, both `nnx.LoRAParam`), y = x W + (alpha / r) x A B, and W is frozen (its gradient is stopped), so only the
+adapters train; at initialisation B = 0 and the model computes exactly what the base model does.
 """
 
 from __future__ import annotations
@@ -41,18 +45,48 @@ def zeros_param(shape: tuple[int, ...], axes: tuple[str, ...], dtype: Any) -> nn
     return nnx.Param(jnp.zeros(shape, dtype), logical_axes=axes)
 
 
+class Adapted(nnx.Module):
+    """Base for modules whose weights may carry LoRA adapters (`config.lora_rank`, `config.lora_targets`)."""
+
+    config: ModelConfig
+
+    def add_adapters(self, sizes: dict[str, tuple[int, int]], rngs: nnx.Rngs) -> None:
+        """A `{name}_lora` adapter of (in, out) features for each targeted weight name in `sizes`."""
+        c = self.config
+        for name, (n_in, n_out) in sizes.items():
+            if c.lora_rank and name in c.lora_targets:
+                setattr(self, f"{name}_lora", nnx.LoRA(n_in, c.lora_rank, n_out, dtype=c.dtype,
+                                                       param_dtype=c.param_dtype, rngs=rngs))
+
+    def weight(self, name: str) -> jax.Array:
+        """A weight in the compute dtype, frozen (no gradient) when the model trains LoRA adapters."""
+        w = getattr(self, name)[...].astype(self.config.dtype)
+        return jax.lax.stop_gradient(w) if self.config.lora_rank else w
+
+    def adapted(self, name: str, x: jax.Array, y: jax.Array) -> jax.Array:
+        """y (= x @ weight `name`, any output shape) plus the adapter's (alpha / r) x A B when it has one."""
+        lora = getattr(self, f"{name}_lora", None)
+        if lora is None:
+            return y
+        delta = lora(x.reshape(x.shape[:2] + (-1,))) * (self.config.lora_alpha / self.config.lora_rank)
+        return y + delta.reshape(y.shape).astype(y.dtype)
+
+
 class RMSNorm(nnx.Module):
     """y = scale * x / sqrt(mean(x^2) + eps), normalised in float32 like transformers' RMSNorm."""
 
-    def __init__(self, dim: int, eps: float, *, dtype: Any, param_dtype: Any, axes: tuple[str, ...] = ("norm",)):
+    def __init__(self, dim: int, eps: float, *, dtype: Any, param_dtype: Any, axes: tuple[str, ...] = ("norm",),
+                 frozen: bool = False):
         self.scale = nnx.Param(jnp.ones((dim,), param_dtype), logical_axes=axes)
         self.eps = eps
         self.dtype = dtype
+        self.frozen = frozen  # no gradient to the scale (a model that trains LoRA adapters only)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         x32 = x.astype(jnp.float32)
         normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
-        return self.scale[...].astype(self.dtype) * normed.astype(self.dtype)
+        scale = self.scale[...].astype(self.dtype)
+        return (jax.lax.stop_gradient(scale) if self.frozen else scale) * normed.astype(self.dtype)
 
 
 def rope_tables(positions: jax.Array, config: ModelConfig) -> tuple[jax.Array, jax.Array]:
@@ -72,7 +106,7 @@ def apply_rope(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
     return x * cos + rotated * sin
 
 
-class Attention(nnx.Module):
+class Attention(Adapted):
     """Grouped-query self-attention. Weights are stored per head: q [D, H, hd], k/v [D, KV, hd], o [H, hd, D]."""
 
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
@@ -90,14 +124,16 @@ class Attention(nnx.Module):
         if c.o_bias:
             self.o_bias = zeros_param((d,), ("embed",), pd)
         if c.qk_norm:
-            self.q_norm = RMSNorm(hd, c.rms_norm_eps, dtype=c.dtype, param_dtype=pd, axes=("head_dim",))
-            self.k_norm = RMSNorm(hd, c.rms_norm_eps, dtype=c.dtype, param_dtype=pd, axes=("head_dim",))
+            frozen = bool(c.lora_rank)
+            self.q_norm = RMSNorm(hd, c.rms_norm_eps, dtype=c.dtype, param_dtype=pd, axes=("head_dim",), frozen=frozen)
+            self.k_norm = RMSNorm(hd, c.rms_norm_eps, dtype=c.dtype, param_dtype=pd, axes=("head_dim",), frozen=frozen)
+        self.add_adapters({"q": (d, h * hd), "k": (d, kv * hd), "v": (d, kv * hd), "o": (h * hd, d)}, rngs)
 
     def _project(self, x: jax.Array, name: str) -> jax.Array:
         dtype = self.config.dtype
-        y = dense(x, getattr(self, name)[...].astype(dtype))
+        y = self.adapted(name, x, dense(x, self.weight(name)))
         if self.config.qkv_bias:
-            y = y + getattr(self, f"{name}_bias")[...].astype(dtype)
+            y = y + self.weight(f"{name}_bias").astype(dtype)
         return y
 
     def __call__(self, x: jax.Array, cos: jax.Array, sin: jax.Array, mask: jax.Array,
@@ -127,13 +163,13 @@ class Attention(nnx.Module):
         probs = jax.nn.softmax(scores, axis=-1).astype(c.dtype)
         out = jnp.einsum("bkgts,bksh->bkgth", probs, v.astype(c.dtype))
         out = out.transpose(0, 3, 1, 2, 4).reshape(b, t, c.num_heads * c.head_dim)
-        y = dense(out, self.o[...].astype(c.dtype), in_dims=2)
+        y = self.adapted("o", out, dense(out, self.weight("o"), in_dims=2))
         if c.o_bias:
-            y = y + self.o_bias[...].astype(c.dtype)
+            y = y + self.weight("o_bias")
         return y, cache
 
 
-class MLP(nnx.Module):
+class MLP(Adapted):
     """SwiGLU: down(silu(x @ gate) * (x @ up)).
 
     A one-token step (decoding) multiplies by gate and up stacked as one [D, 2, F] weight: one matmul of twice the
@@ -142,27 +178,28 @@ class MLP(nnx.Module):
 
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
         d, f, std, pd = config.hidden_size, config.intermediate_size, config.initializer_range, config.param_dtype
-        self.dtype = config.dtype
+        self.config = config
         self.gate = normal_param(rngs, (d, f), ("embed", "mlp"), std, pd)
         self.up = normal_param(rngs, (d, f), ("embed", "mlp"), std, pd)
         self.down = normal_param(rngs, (f, d), ("mlp", "embed"), std, pd)
+        self.add_adapters({"gate": (d, f), "up": (d, f), "down": (f, d)}, rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        dt = self.dtype
         if x.shape[1] == 1:
-            w = jnp.stack([self.gate[...].astype(dt), self.up[...].astype(dt)], axis=1)
+            w = jnp.stack([self.weight("gate"), self.weight("up")], axis=1)
             gate_up = jnp.einsum("btd,dkf->btkf", x, w)
-            hidden = jax.nn.silu(gate_up[:, :, 0]) * gate_up[:, :, 1]
+            gate, up = gate_up[:, :, 0], gate_up[:, :, 1]
         else:
-            hidden = jax.nn.silu(dense(x, self.gate[...].astype(dt))) * dense(x, self.up[...].astype(dt))
-        return dense(hidden, self.down[...].astype(dt))
+            gate, up = dense(x, self.weight("gate")), dense(x, self.weight("up"))
+        hidden = jax.nn.silu(self.adapted("gate", x, gate)) * self.adapted("up", x, up)
+        return self.adapted("down", hidden, dense(hidden, self.weight("down")))
 
 
 class Block(nnx.Module):
     """Pre-norm decoder layer: x + attn(norm(x)), then + mlp(norm(x))."""
 
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
-        kw = dict(dtype=config.dtype, param_dtype=config.param_dtype)
+        kw = dict(dtype=config.dtype, param_dtype=config.param_dtype, frozen=bool(config.lora_rank))
         self.input_norm = RMSNorm(config.hidden_size, config.rms_norm_eps, **kw)
         self.attn = Attention(config, rngs=rngs)
         self.post_attn_norm = RMSNorm(config.hidden_size, config.rms_norm_eps, **kw)

@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from morl_jax.models.transformer import Transformer, positions_from_mask
+from morl_jax.models.transformer import LOGIT_AXES, Transformer, positions_from_mask
+from morl_jax.parallel.sharding import constrain
 
 # Logit elements (B * chunk * V) computed at once when chunk_size is not given: 64M floats = 256 MB
 # (e.g. 64 rows x 6 positions of a 150k vocabulary; a tiny vocabulary gets one chunk).
@@ -21,11 +22,13 @@ LOGITS_BUDGET = 1 << 26
 
 
 def _head_stats(weight: jax.Array, hidden: jax.Array, targets: jax.Array, temperature: jax.Array,
-                with_entropy: bool) -> tuple[jax.Array, jax.Array | None]:
+                with_entropy: bool, rules: tuple | None) -> tuple[jax.Array, jax.Array | None]:
     """log p(target) [B, c] and entropy [B, c] of softmax(hidden @ weight.T / temperature)."""
     b, c, d = hidden.shape
     logits = jnp.einsum("nd,vd->nv", hidden.reshape(b * c, d), weight.astype(hidden.dtype),
                         preferred_element_type=jnp.float32).reshape(b, c, -1)
+    if rules is not None:
+        logits = constrain(logits, LOGIT_AXES, rules)
     logits = logits / temperature
     lse = jax.nn.logsumexp(logits, axis=-1)
     target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
@@ -37,16 +40,17 @@ def _head_stats(weight: jax.Array, hidden: jax.Array, targets: jax.Array, temper
 
 
 def head_logprobs(weight: jax.Array, hidden: jax.Array, targets: jax.Array, *, temperature: float | jax.Array = 1.0,
-                  with_entropy: bool = False, chunk_size: int | None = None
+                  with_entropy: bool = False, chunk_size: int | None = None, rules: tuple | None = None
                   ) -> tuple[jax.Array, jax.Array | None]:
-    """log p(targets) [B, L] (and entropies) from hidden states [B, L, D] and head weight [V, D], chunked over L."""
+    """log p(targets) [B, L] (and entropies) from hidden states [B, L, D] and head weight [V, D], chunked over L;
+    with logical-axis `rules`, each chunk's logits carry the activation sharding constraint of the model's logits."""
     b, length, _ = hidden.shape
     vocab = weight.shape[0]
     if chunk_size is None:
         chunk_size = max(1, LOGITS_BUDGET // max(1, b * vocab))
     chunk_size = max(1, min(chunk_size, length))
     temperature = jnp.asarray(temperature, jnp.float32)
-    stats = jax.checkpoint(lambda h, t: _head_stats(weight, h, t, temperature, with_entropy))
+    stats = jax.checkpoint(lambda h, t: _head_stats(weight, h, t, temperature, with_entropy, rules))
     if chunk_size >= length:
         return stats(hidden, targets)
     n = -(-length // chunk_size)
@@ -68,7 +72,8 @@ def _dense_logprobs(model: Transformer, tokens: jax.Array, attention_mask: jax.A
     hidden, _ = model.backbone(tokens, positions_from_mask(attention_mask), attention_mask)
     valid = attention_mask[:, start + 1:]
     logp, ent = head_logprobs(model.head_weight(), hidden[:, start:-1], tokens[:, start + 1:],
-                              temperature=temperature, with_entropy=with_entropy, chunk_size=chunk_size)
+                              temperature=temperature, with_entropy=with_entropy, chunk_size=chunk_size,
+                              rules=model.rules)
     return jnp.where(valid, logp, 0.0), (jnp.where(valid, ent, 0.0) if with_entropy else None)
 
 

@@ -1,4 +1,9 @@
-"""Device mesh from a config-like spec: axes `data`, `fsdp`, `tensor` (automatic sharding, -1 = the rest)."""
+"""Device mesh from the config: axes `data`, `fsdp`, `tensor` (automatic sharding, -1 = the rest, any of size 1).
+
+`mesh.shape` is the mesh within one slice (ICI: the fast interconnect); `mesh.dcn` splits the axes further across
+slices (DCN: the data-centre network between TPU slices, or between hosts where devices carry no slice index), so
+`make_mesh({"fsdp": -1}, dcn={"data": 2})` runs FSDP inside each slice and data parallelism across two slices.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
+from jax.experimental import mesh_utils
 
 MESH_AXES = ("data", "fsdp", "tensor")
 
@@ -48,13 +54,29 @@ def resolve_mesh_shape(spec: Mapping[str, int] | str | None, num_devices: int) -
     return sizes
 
 
-def make_mesh(spec: Mapping[str, int] | str | None = None, *, devices: Sequence[Any] | None = None
-              ) -> jax.sharding.Mesh:
-    """A (data, fsdp, tensor) mesh with `AxisType.Auto` axes over `devices` (default: all devices)."""
+def make_mesh(spec: Mapping[str, int] | str | None = None, *, dcn: Mapping[str, int] | str | None = None,
+              devices: Sequence[Any] | None = None) -> jax.sharding.Mesh:
+    """A (data, fsdp, tensor) mesh with `AxisType.Auto` axes over `devices` (default: all devices).
+
+    `spec` is the per-slice shape; `dcn` (default: all 1) multiplies each axis by a number of slices. With DCN
+    axes the devices are grouped by TPU slice, or by process where devices have no slice index (GPU hosts, CPU).
+    """
     devices = list(jax.devices() if devices is None else devices)
+    auto = (jax.sharding.AxisType.Auto,) * len(MESH_AXES)
+    dcn_sizes = parse_mesh_spec(dcn or {})
+    if any(size < 1 for size in dcn_sizes.values()):
+        raise ValueError(f"mesh dcn {dcn_sizes}: sizes must be >= 1 (no -1 across slices)")
+    slices = math.prod(dcn_sizes.values())
+    if slices > 1:
+        if len(devices) % slices:
+            raise ValueError(f"mesh dcn {dcn_sizes} asks for {slices} slices; {len(devices)} devices do not divide")
+        sizes = resolve_mesh_shape(spec, len(devices) // slices)
+        by_process = getattr(devices[0], "slice_index", None) is None
+        array = mesh_utils.create_hybrid_device_mesh([sizes[a] for a in MESH_AXES], [dcn_sizes[a] for a in MESH_AXES],
+                                                     devices, process_is_granule=by_process)
+        return jax.sharding.Mesh(array, MESH_AXES, axis_types=auto)
     sizes = resolve_mesh_shape(spec, len(devices))
     shape = tuple(sizes[axis] for axis in MESH_AXES)
-    auto = (jax.sharding.AxisType.Auto,) * len(MESH_AXES)
     if len(devices) == len(jax.devices()):
         return jax.make_mesh(shape, MESH_AXES, axis_types=auto, devices=devices)
     return jax.sharding.Mesh(np.asarray(devices).reshape(shape), MESH_AXES, axis_types=auto)

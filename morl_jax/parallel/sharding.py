@@ -1,8 +1,11 @@
-"""Logical-axis rules -> `NamedSharding`s for model state, and creating or resharding models on a mesh.
+"""Logical-axis rules -> `NamedSharding`s for model state and batches, and creating or resharding models on a mesh.
 
-Parameters carry `logical_axes` metadata (e.g. ("embed", "mlp")). A rules table maps each logical name to mesh
-axes; a mesh axis is used at most once per array, and an axis that does not divide the dimension is dropped
-(that dimension is then replicated), so any model works on any mesh, including a one-device mesh.
+Parameters carry `logical_axes` metadata (e.g. ("embed", "mlp")). A rules table (MaxText style, `mesh.rules` in the
+config) maps each logical name to mesh axes; a mesh axis is used at most once per array. A rule whose mesh axes do
+not divide a parameter's or a batch's dimension is an error naming the array, the logical axis and the sizes:
+silently replicating a 7B model's weights because a head count is odd would show only as an out-of-memory later.
+Activation constraints (`constrain`) are hints, not layouts the user asked for, so there an axis that does not
+divide is dropped (the decoder halves its batch as rows finish, down to fewer rows than devices).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ DEFAULT_RULES: tuple[tuple[str, MeshAxes], ...] = (
     ("length", None),
     ("layers", None),
     ("objectives", None),  # reward-head outputs: K is tiny
+    ("act_embed", None),  # the hidden dimension of activations (weights' `embed` is gathered, FSDP style)
 )
 
 
@@ -41,25 +45,36 @@ def _as_tuple(axes: MeshAxes) -> tuple[str, ...]:
 
 
 def logical_to_spec(logical_axes: Sequence[str | None], mesh: jax.sharding.Mesh | jax.sharding.AbstractMesh,
-                    rules: Rules = DEFAULT_RULES, shape: Sequence[int] | None = None) -> PartitionSpec:
-    """PartitionSpec for an array whose dimensions have these logical names (None = replicated)."""
+                    rules: Rules = DEFAULT_RULES, shape: Sequence[int] | None = None, *, strict: bool = True,
+                    name: str = "an array") -> PartitionSpec:
+    """PartitionSpec for an array whose dimensions have these logical names (None = replicated).
+
+    With `shape`, a rule whose mesh axes (of size > 1) do not divide the dimension raises ValueError naming `name`
+    (`strict`), or loses its trailing axes until they divide (not `strict`: activation hints).
+    """
     table = dict(rules)
     mesh_sizes = dict(mesh.shape)
     used: set[str] = set()
     spec = []
-    for dim, name in enumerate(logical_axes):
-        if name is None:
+    for dim, logical in enumerate(logical_axes):
+        if logical is None:
             spec.append(None)
             continue
-        if name not in table:
-            raise KeyError(f"logical axis {name!r} has no sharding rule; rules cover {sorted(table)}")
-        axes = [a for a in _as_tuple(table[name]) if a not in used]
+        if logical not in table:
+            raise KeyError(f"logical axis {logical!r} has no sharding rule; rules cover {sorted(table)}")
+        axes = [a for a in _as_tuple(table[logical]) if a not in used]
         missing = [a for a in axes if a not in mesh_sizes]
         if missing:
-            raise ValueError(f"rule {name!r} -> {table[name]} names mesh axes {missing} that the mesh "
+            raise ValueError(f"rule {logical!r} -> {table[logical]} names mesh axes {missing} that the mesh "
                              f"{tuple(mesh_sizes)} does not have")
         axes = [a for a in axes if mesh_sizes[a] > 1]
         if shape is not None:
+            parts = math.prod(mesh_sizes[a] for a in axes)
+            if strict and shape[dim] % parts:
+                raise ValueError(
+                    f"{name} of shape {tuple(shape)}: dimension {dim} ({logical!r}, size {shape[dim]}) does not split "
+                    f"over mesh axes {tuple(axes)} of {parts} devices; change the rule mesh.rules.{logical} (None "
+                    f"replicates it) or mesh.shape")
             while axes and shape[dim] % math.prod(mesh_sizes[a] for a in axes):
                 axes.pop()
         used.update(axes)
@@ -74,22 +89,24 @@ def _is_variable(x: Any) -> bool:
 def state_shardings(state: Any, mesh: jax.sharding.Mesh, rules: Rules = DEFAULT_RULES) -> Any:
     """A tree shaped like `state` (nnx State, abstract or concrete) with a NamedSharding per array.
 
-    Variables with `logical_axes` metadata are sharded by the rules; everything else is replicated. The result
-    can be passed as `in_shardings` / `out_shardings` of `jax.jit` or to `jax.device_put`.
+    Variables with `logical_axes` metadata are sharded by the rules (ValueError naming the parameter when a rule
+    does not divide its dimension); everything else is replicated. The result can be passed as `in_shardings` /
+    `out_shardings` of `jax.jit` or to `jax.device_put`.
     """
 
-    def leaf_sharding(leaf: Any) -> Any:
+    def leaf_sharding(path: Any, leaf: Any) -> Any:
         if _is_variable(leaf):
             axes = leaf.get_metadata().get("logical_axes")
             value = leaf.get_value()
             if axes is None:
                 return leaf.replace(NamedSharding(mesh, PartitionSpec()))
+            where = "parameter " + "/".join(str(getattr(p, "key", getattr(p, "idx", p))) for p in path)
             if len(axes) != len(value.shape):
-                raise ValueError(f"logical_axes {axes} do not match a parameter of shape {value.shape}")
-            return leaf.replace(NamedSharding(mesh, logical_to_spec(axes, mesh, rules, value.shape)))
+                raise ValueError(f"{where}: logical_axes {axes} do not match its shape {value.shape}")
+            return leaf.replace(NamedSharding(mesh, logical_to_spec(axes, mesh, rules, value.shape, name=where)))
         return NamedSharding(mesh, PartitionSpec())
 
-    return jax.tree.map(leaf_sharding, state, is_leaf=_is_variable)
+    return jax.tree_util.tree_map_with_path(leaf_sharding, state, is_leaf=_is_variable)
 
 
 def logical_axes_of(state: Any) -> Any:
@@ -120,22 +137,34 @@ def create_sharded_model(constructor: Callable[..., nnx.Module], mesh: jax.shard
     """Build `constructor(*args)` with every parameter created directly in its sharded layout (one jit, no full
     replica on any device). `constructor` and `args` are static (hashable): with a module-level constructor
     the initialisation compiles once per process for each set of arguments and mesh."""
-    graphdef = nnx.graphdef(nnx.eval_shape(lambda: constructor(*args)))
+    graphdef, abstract = nnx.split(nnx.eval_shape(lambda: constructor(*args)))
+    state_shardings(abstract, mesh, rules)  # a rule that does not divide a parameter fails here, before compiling
     with jax.set_mesh(mesh):
         state = _sharded_state(constructor, tuple(args), tuple(rules))
     return nnx.merge(graphdef, state)
 
 
+def batch_shards(mesh: jax.sharding.Mesh | jax.sharding.AbstractMesh, rules: Rules = DEFAULT_RULES) -> int:
+    """How many ways the `batch` rule splits a batch on `mesh` (a batch's row count must be a multiple)."""
+    sizes = dict(mesh.shape)
+    return math.prod(sizes[a] for a in _as_tuple(dict(rules)["batch"]) if a in sizes)
+
+
 def batch_sharding(mesh: jax.sharding.Mesh, ndim: int = 2, rules: Rules = DEFAULT_RULES,
                    batch_size: int | None = None) -> NamedSharding:
-    """Sharding for a batch-major array [B, ...] (batch over the `batch` rule's axes, the rest replicated)."""
+    """Sharding for a batch-major array [B, ...]: rows over the `batch` rule's axes, the rest replicated
+    (ValueError when `batch_size` does not split over them)."""
     shape = None if batch_size is None else (batch_size,)
-    spec = logical_to_spec(("batch",), mesh, rules, shape)
+    spec = logical_to_spec(("batch",), mesh, rules, shape, name=f"a batch of {batch_size} rows")
     return NamedSharding(mesh, PartitionSpec(*spec, *([None] * (ndim - 1))))
 
 
 def put_batch(tree: Any, mesh: jax.sharding.Mesh, rules: Rules = DEFAULT_RULES) -> Any:
-    """Batch-major host arrays placed on `mesh`, split over the `batch` rule's axes where the size divides."""
+    """Batch-major arrays placed on `mesh`, rows split over the `batch` rule's axes.
+
+    Host arrays must hold the same global batch on every process: each process transfers only the rows of its own
+    devices (`jax.device_put` of a NumPy array to a multi-process sharding). Device arrays are resharded.
+    """
     def put(x):
         x = np.asarray(x) if not isinstance(x, jax.Array) else x
         return jax.device_put(x, batch_sharding(mesh, x.ndim, rules, batch_size=x.shape[0]))
@@ -143,9 +172,30 @@ def put_batch(tree: Any, mesh: jax.sharding.Mesh, rules: Rules = DEFAULT_RULES) 
     return jax.tree.map(put, tree)
 
 
-def rules_from_config(overrides: Mapping[str, MeshAxes] | None = None,
+def constrain(x: jax.Array, logical_axes: Sequence[str | None], rules: Rules = DEFAULT_RULES) -> jax.Array:
+    """`x` with an activation sharding constraint from the rules, under the mesh set by `jax.set_mesh`.
+
+    A no-op without a mesh or on one device (the program is then the unsharded one, so single-device numbers stay
+    exactly as they were); mesh axes that do not divide a dimension are left out of the hint.
+    """
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or math.prod(mesh.shape.values()) == 1:
+        return x
+    spec = logical_to_spec(logical_axes, mesh, rules, x.shape, strict=False)
+    return jax.lax.with_sharding_constraint(x, spec)
+
+
+def rules_from_config(overrides: Mapping[str, MeshAxes | list[str]] | None = None,
                       base: Rules = DEFAULT_RULES) -> tuple[tuple[str, MeshAxes], ...]:
-    """The base rules with some logical names remapped (e.g. {"embed": None} turns FSDP off)."""
+    """The base rules with some logical names remapped (e.g. {"embed": None} turns FSDP off); a value is a mesh
+    axis name, a sequence of them, or None (replicated)."""
     table = dict(base)
-    table.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in (overrides or {}).items()})
+    for name, value in (overrides or {}).items():
+        if isinstance(value, (list, tuple)):
+            value = tuple(value)
+            if not all(isinstance(a, str) for a in value):
+                raise ValueError(f"rule {name!r}: mesh axes must be names, got {value!r}")
+        elif value is not None and not isinstance(value, str):
+            raise ValueError(f"rule {name!r}: expected a mesh axis name, a sequence of them or None, got {value!r}")
+        table[name] = value
     return tuple(table.items())
