@@ -303,16 +303,20 @@ def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
     """`path.py[:arg]` -> its `get_config(arg)`, then each `a.b=value` override; validated.
 
     The one loader of `main`, `ablate`, the benchmarks, the tests and the notebooks. A relative path that does
-    not exist is also looked up in the repository's `configs/` directory, so `arith.py:size=test` works from
-    anywhere.
+    not exist is also looked up among the shipped configs: the copy an installed package carries
+    (`morl_jax/configs`, see setup.py), then the checkout's `configs/` directory; so `arith.py:size=test` (or
+    `configs/arith.py`) works from anywhere, with an editable checkout or an installed package.
     """
     path, _, arg = spec.partition(":")
     if not os.path.exists(path):
-        shipped = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", path)
-        if os.path.exists(shipped):
-            path = shipped
-        else:
-            raise FileNotFoundError(f"config file {path!r} not found (nor in the repository's configs/)")
+        package = os.path.dirname(os.path.abspath(__file__))
+        name = path.removeprefix("configs/")
+        shipped = [os.path.join(d, name) for d in (os.path.join(package, "configs"),
+                                                    os.path.join(os.path.dirname(package), "configs"))]
+        found = [p for p in shipped if os.path.exists(p)]
+        if not found:
+            raise FileNotFoundError(f"config file {path!r} not found (nor in the shipped configs: {shipped})")
+        path = found[0]
     module_spec = importlib.util.spec_from_file_location(f"morl_jax_config_{abs(hash(path))}", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
