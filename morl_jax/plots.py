@@ -1,5 +1,9 @@
 """The run's figures: Pareto fronts of the validation points (`pareto_front.png`) and weight trajectories
-(`weights.png`)."""
+(`weights.png`).
+
+Figures are built with matplotlib's object-oriented API (no pyplot), so importing or calling this module never
+changes the process's matplotlib backend (a notebook's inline plots keep working); each function writes its file
+when given a path and returns the figure (a notebook displays it)."""
 
 from __future__ import annotations
 
@@ -9,21 +13,20 @@ from typing import Any
 
 import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-
-from morl_jax.pareto import ParetoArchive  # noqa: E402
+from morl_jax.pareto import ParetoArchive
 
 ARROWS = {True: "↑", False: "↓"}
 
 
-def plot_fronts(path: str, archives: Mapping[str, ParetoArchive], title: str = "") -> None:
+def plot_fronts(path: str | None, archives: Mapping[str, ParetoArchive], title: str = "") -> Figure:
     """Pairwise 2-D projections of every validation point, coloured by step; Pareto-optimal points ringed."""
     first = next(iter(archives.values()))
     names = first.names
     pairs = list(itertools.combinations(range(len(names)), 2)) or [(0, 0)]
-    fig, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 3.8), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(pairs), 3.8))
+    axes = fig.subplots(1, len(pairs), squeeze=False)
     markers = dict(zip(archives, "os^v"))
     steps_all = np.concatenate([np.asarray(a.steps, float) for a in archives.values() if len(a)] or [np.zeros(1)])
     norm = matplotlib.colors.Normalize(vmin=steps_all.min(), vmax=max(steps_all.max(), steps_all.min() + 1))
@@ -46,13 +49,15 @@ def plot_fronts(path: str, archives: Mapping[str, ParetoArchive], title: str = "
         fig.colorbar(sc, ax=axes[0].tolist(), label="RL step")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    if path:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return fig
 
 
-def plot_weights(path: str, rows: Sequence[Mapping[str, Any]], names: Sequence[str], title: str = "") -> None:
+def plot_weights(path: str | None, rows: Sequence[Mapping[str, Any]], names: Sequence[str], title: str = "") -> Figure:
     """The logged weight of every objective (`weight/<name>`) against the RL step."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig = Figure(figsize=(6.4, 3.6))
+    ax = fig.subplots()
     for name in names:
         points = [(r["step"], r[f"weight/{name}"]) for r in rows if r.get(f"weight/{name}") is not None]
         if points:
@@ -64,5 +69,6 @@ def plot_weights(path: str, rows: Sequence[Mapping[str, Any]], names: Sequence[s
     ax.legend(fontsize=8, loc="best")
     if title:
         ax.set_title(title, fontsize=10)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    if path:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return fig

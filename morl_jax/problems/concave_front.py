@@ -189,18 +189,19 @@ def compare(settings: Settings = Settings(steps=300, eval_every=1), seed: int = 
             for name, opt in optimizers().items()}
 
 
-def plot(histories: dict[str, History], path: str) -> None:
+def plot(histories: dict[str, History], path: str | None = None) -> Any:
     """Left: the true front and each optimizer's expected-reward trajectory (star: final). Right: the share of
-    objective r1 in the weights against the step."""
+    objective r1 in the weights against the step. Writes `path` when given; returns the matplotlib Figure (built
+    without pyplot, so the process's backend is left alone)."""
     import matplotlib  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    fig, (ax_front, ax_weights) = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig = Figure(figsize=(12, 4.6))
+    ax_front, ax_weights = fig.subplots(1, 2)
     curve = front()
     ax_front.plot(curve[:, 0], curve[:, 1], "k-", lw=2, alpha=0.35, label="true front")
-    colors = plt.get_cmap("tab20")(np.linspace(0, 1, 20))[::2].tolist() + plt.get_cmap("Dark2")(range(8)).tolist()
+    colors = (matplotlib.colormaps["tab20"](np.linspace(0, 1, 20))[::2].tolist()
+              + matplotlib.colormaps["Dark2"](range(8)).tolist())
     for (name, h), color in zip(histories.items(), colors):
         ax_front.plot(h.points[:, 0], h.points[:, 1], lw=0.8, alpha=0.6, color=color)
         ax_front.plot(*h.final_point, "*", ms=12, color=color, label=name)
@@ -212,8 +213,9 @@ def plot(histories: dict[str, History], path: str) -> None:
     for ax in (ax_front, ax_weights):
         ax.grid(alpha=0.3)
     fig.suptitle("a front with a concave region: x -> (x, (1 - x)^2)", fontsize=10)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    if path:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return fig
 
 
 def main(argv: list[str] | None = None) -> None:
