@@ -7,8 +7,11 @@ its optax chain from it inside the trace, and two runs with equal settings share
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
+import jax
 import optax
+from flax import nnx
 
 SCHEDULES = ("constant", "linear", "cosine")
 
@@ -31,6 +34,7 @@ class OptimizerSettings:
     eps: float = 1e-8
     weight_decay: float = 0.0
     grad_clip: float = 1.0  # 0 disables clipping
+    adapters_only: bool = False  # update only LoRA adapters (nnx.LoRAParam): no state, no update for other weights
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -61,4 +65,13 @@ def build_optimizer(s: OptimizerSettings) -> optax.GradientTransformation:
         adam = optax.adamw(schedule, b1=s.b1, b2=s.b2, eps=s.eps, weight_decay=s.weight_decay)
     else:
         adam = optax.adam(schedule, b1=s.b1, b2=s.b2, eps=s.eps)
-    return optax.chain(optax.clip_by_global_norm(s.grad_clip), adam) if s.grad_clip else adam
+    tx = optax.chain(optax.clip_by_global_norm(s.grad_clip), adam) if s.grad_clip else adam
+    if not s.adapters_only:
+        return tx
+    return optax.multi_transform({"adapter": tx, "frozen": optax.set_to_zero()}, adapter_labels)
+
+
+def adapter_labels(params: Any) -> Any:
+    """"adapter" for every LoRA parameter of an nnx State, "frozen" for the rest (multi_transform's labels)."""
+    return jax.tree.map(lambda v: "adapter" if isinstance(v, nnx.LoRAParam) else "frozen", params,
+                        is_leaf=lambda x: isinstance(x, nnx.Variable))

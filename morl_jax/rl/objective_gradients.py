@@ -77,7 +77,8 @@ def clipped_gram(grads: list[jax.Array], clip_norm: float) -> tuple[jax.Array, j
 def fused_update_applies(settings: UpdateSettings) -> bool:
     """Whether the update's loss is linear in the advantages, so its gradient is sum_k w_k g_k."""
     est = get_estimator(settings.estimator)
-    return settings.level == "advantage" and est.post is None and settings.epochs == 1 and settings.minibatches == 1
+    return (settings.level == "advantage" and est.post is None and settings.epochs == 1 and settings.minibatches == 1
+            and settings.micro_batches == 1)
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "settings", "layers", "clip_norm", "keep_gradients"))

@@ -63,6 +63,7 @@ class UpdateSettings:
     kl_estimator: str = "k3"
     temperature: float = 1.0
     max_length: float | None = None  # Dr.GRPO's constant for seq-mean-token-sum-norm (the generation limit)
+    micro_batches: int = 1  # gradient accumulation: each minibatch's gradient summed over this many micro-batches
 
     @property
     def use_kl(self) -> bool:
@@ -137,6 +138,20 @@ def _minibatch_order(key: jax.Array, n: int, settings: UpdateSettings) -> jax.Ar
     return perms.reshape(settings.epochs * settings.minibatches, size)
 
 
+# Aggregations whose normaliser is a count over the batch (valid tokens, or non-empty rows), so a minibatch's loss
+# is the normaliser-weighted sum of its micro-batches' losses.
+ACCUMULABLE_AGGREGATIONS = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
+
+
+def aggregation_count(aggregation: str, mask: jax.Array) -> jax.Array:
+    """The normaliser of a built-in loss aggregation over completion_mask [N, C]: valid tokens or non-empty rows."""
+    if aggregation not in ACCUMULABLE_AGGREGATIONS:
+        raise ValueError(f"gradient accumulation supports the aggregations {ACCUMULABLE_AGGREGATIONS}, "
+                         f"not {aggregation!r}")
+    mask = mask.astype(jnp.float32)
+    return mask.sum() if aggregation == "token-mean" else (mask.sum(axis=-1) > 0).sum().astype(jnp.float32)
+
+
 def advantage_metrics(adv: jax.Array) -> dict[str, jax.Array]:
     return dict(advantage_mean=jnp.mean(adv), advantage_std=jnp.std(adv), advantage_abs_max=jnp.max(jnp.abs(adv)))
 
@@ -145,7 +160,8 @@ def advantage_metrics(adv: jax.Array) -> dict[str, jax.Array]:
 def update(state: UpdateState, batch: RolloutBatch, weights: Weights, key: jax.Array, ref_params: Any = None, *,
            graphdef: nnx.GraphDef, settings: UpdateSettings) -> tuple[UpdateState, dict[str, jax.Array]]:
     """advantages under `weights` ([K], [N, K] or a scalarisation), then `epochs` passes of PPO-clip over
-    `minibatches` shuffled minibatches.
+    `minibatches` shuffled minibatches, each one optimizer step (its gradient accumulated over `micro_batches`
+    micro-batches when that is > 1, to bound activation memory).
 
     Without a KL term (kl_coef = 0) `ref_params` is ignored and there is no reference forward pass.
     """
@@ -160,10 +176,31 @@ def update(state: UpdateState, batch: RolloutBatch, weights: Weights, key: jax.A
         b = mb["batch"]
         return loss_and_metrics(settings, logp, entropy, b.old_logprobs, mb["adv"], b.completion_mask, mb["ref"])
 
+    def minibatch_gradient(params, mb):
+        """Loss, metrics and gradient of a minibatch: at once, or summed over `micro_batches` micro-batches (rows
+        j, j + k, j + 2k, ... so each stays spread over the data-parallel devices), each weighted by its share of
+        the loss's normaliser, which makes the sum the minibatch's exact gradient (one optimizer step)."""
+        k = settings.micro_batches
+        if k == 1:
+            (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, mb)
+            return loss, metrics, grads
+        micro = jax.tree.map(lambda x: x.reshape((x.shape[0] // k, k) + x.shape[1:]).swapaxes(0, 1), mb)
+        counts = jax.vmap(lambda mask: aggregation_count(settings.aggregation, mask))(micro["batch"].completion_mask)
+        shares = counts / jnp.maximum(jnp.sum(counts), 1.0)
+
+        def accumulate(total, xs):
+            m, share = xs
+            (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, m)
+            return jax.tree.map(lambda t, g: t + share.astype(g.dtype) * g, total, grads), (share * loss, metrics)
+
+        grads, (losses, per_micro) = jax.lax.scan(accumulate, jax.tree.map(jnp.zeros_like, params), (micro, shares))
+        metrics = {name: jnp.max(v) if name.endswith("_max") else jnp.sum(shares * v) for name, v in per_micro.items()}
+        return jnp.sum(losses), metrics, grads
+
     def one_minibatch(carry, idx):
         params, opt_state = carry
         mb = jax.tree.map(lambda x: x[idx], data)
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, mb)
+        loss, metrics, grads = minibatch_gradient(params, mb)
         updates, opt_state = tx.update(grads, opt_state, params)
         metrics.update(loss=loss, grad_norm=optax.tree.norm(grads))
         return (optax.apply_updates(params, updates), opt_state), metrics
