@@ -6,7 +6,11 @@ setuptools.setup(
     name="morl_jax",
     version="0.1.0",
     description="Multi-objective RL (GRPO family, adaptive reward weighting) for language models in JAX.",
-    packages=setuptools.find_packages(include=["morl_jax", "morl_jax.*"]),
+    # configs/ ships inside the package as morl_jax.configs, so `experiment_config.load("arith.py")` finds it in an
+    # installed (non-editable) package too, e.g. on Colab.
+    packages=setuptools.find_packages(include=["morl_jax", "morl_jax.*"]) + ["morl_jax.configs",
+                                                                            "morl_jax.configs.ablations"],
+    package_dir={"morl_jax.configs": "configs"},
     python_requires=">=3.11",
     install_requires=[
         "jax>=0.10.2",
