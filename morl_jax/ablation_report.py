@@ -2,7 +2,8 @@
 mean ± std over seeds per group, overlaid Pareto-front plots and weight trajectories.
 
 A difference smaller than the seed-to-seed spread is no difference: in each column the best group is bold and
-every group within max(its std, the best's std) of it is marked ≈ (tied with the best).
+every group within max(its std, the best's std) of it is marked ≈ (tied with the best); with a single seed
+nothing is marked.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ def read_row(labels: dict[str, str], seed: int, workdir: str) -> Row:
         metrics[f"{mode}/mean_pareto_step"] = summary.mean_pareto_step[mode]
         if f"{prefix}/clear_without_steps_rate" in evals[-1]:
             metrics[f"{mode}/clear_without_steps_rate"] = evals[-1][f"{prefix}/clear_without_steps_rate"]
+    first = next(r for r in rows if "loss" in r)  # step 1: rewards of the starting policy's samples
+    metrics.update({f"start_corr/{k[len('reward_corr/'):]}": v for k, v in first.items()
+                    if k.startswith("reward_corr/") and v is not None})
     trajectory = [(r["step"], [r[f"{split}/sampled/{n}"] for n in names]) for r in rows
                   if f"{split}/sampled/{names[0]}" in r]
     weight_names = sorted(k[len("weight/"):] for k in rows[-1] if k.startswith("weight/"))
@@ -100,8 +104,8 @@ def group_stats(rows: Sequence[Row]) -> dict[str, dict[str, tuple[float, float, 
 def _column_marks(stats, key: str) -> dict[str, str]:
     """'**' for the best group of a column, '≈' for groups within the seed spread of it."""
     present = {g: s[key] for g, s in stats.items() if key in s and np.isfinite(s[key][0])}
-    if len(present) < 2:
-        return {}
+    if len(present) < 2 or min(n for _, _, n in present.values()) < 2:
+        return {}  # one seed has no spread: no difference can be called
     lower = key.split("/")[-1] in LOWER_IS_BETTER
     best = (min if lower else max)(present, key=lambda g: present[g][0])
     marks = {best: "**"}
@@ -119,14 +123,19 @@ def markdown(rows: Sequence[Row], axes: Sequence[str]) -> str:
     lines = [f"Mean ± std over seeds {seeds} (test split). Bold: the best group in a column; ≈: within the "
              f"seed-to-seed spread of the best (no difference). Hypervolume of the checkpoint front against the "
              f"task's reference (hv_task) and against the initial model's point (hv_initial, 0 when no checkpoint "
-             f"beats the start in every objective).", ""]
+             f"beats the start in every objective); start_corr: the correlation of two rewards over the first "
+             f"step's samples (the starting policy).", ""]
     for mode in MODES:
         columns = [f"{mode}/{n}" for n in names] + [f"{mode}/{k}" for k in
                                                      ("hv_task", "hv_initial", "mean_pareto_step",
                                                       "clear_without_steps_rate")]
         columns = [c for c in columns if any(c in s for s in stats.values())]
-        marks = {c: _column_marks(stats, c) for c in columns}
-        lines += [f"**{mode}**", "", "| " + " | ".join([*axes, *(c.split("/", 1)[1] for c in columns)]) + " |",
+        if mode == MODES[-1]:  # how the objectives relate under the starting policy, beside the results
+            columns += sorted({k for s in stats.values() for k in s if k.startswith("start_corr/")})
+        marks = {c: {} if c.startswith("start_corr/") else _column_marks(stats, c) for c in columns}
+        headers = [f"corr({c.split('/', 1)[1]})" if c.startswith("start_corr/") else c.split("/", 1)[1]
+                   for c in columns]
+        lines += [f"**{mode}**", "", "| " + " | ".join([*axes, *headers]) + " |",
                   "|" + "---|" * len(axes) + "---:|" * len(columns)]
         for group, s in stats.items():
             labels = dict(part.split("=", 1) for part in group.split(","))

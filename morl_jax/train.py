@@ -8,6 +8,7 @@ is written, so a rerun with the same workdir resumes to the same numbers.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from typing import Any
@@ -35,6 +36,18 @@ from morl_jax.weighting.base import state_metrics
 
 class TrainingDivergedError(FloatingPointError):
     """The loss became NaN/inf; the run stops and the last good checkpoint is kept."""
+
+
+def reward_correlations(rewards: np.ndarray, names: list[str]) -> dict[str, float]:
+    """`reward_corr/<a>,<b>`: the Pearson correlation of every pair of rewards over the batch (NaN when one is
+    constant). At step 1 it measures how the objectives relate under the starting policy."""
+    out = {}
+    centred, spread = rewards - rewards.mean(axis=0), rewards.std(axis=0)
+    for i, j in itertools.combinations(range(len(names)), 2):
+        both = spread[i] * spread[j]
+        corr = float((centred[:, i] * centred[:, j]).mean() / both) if both > 0 else float("nan")
+        out[f"reward_corr/{names[i]},{names[j]}"] = corr
+    return out
 
 
 def new_policy(config: models.ModelConfig, seed: int) -> models.Transformer:
@@ -251,6 +264,7 @@ class Experiment:
         weights = np.asarray(jax.device_get(preference(weights)))
         mean_weights = weights if weights.ndim == 1 else weights.mean(axis=0)
         row.update({f"reward_std/{n}": float(np.std(rewards[:, i])) for i, n in enumerate(names)})
+        row.update(reward_correlations(rewards, names))
         row.update({f"weight/{n}": float(w) for n, w in zip(names, mean_weights)})
         row.update(state_metrics(jax.device_get(state.weights), names))
         for key, value in diagnostics.items():

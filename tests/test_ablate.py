@@ -108,3 +108,9 @@ def test_ties_within_the_seed_spread_are_marked(swept):
     assert "| a | **0.55 ± 0.071** |" in text  # the best
     assert "| b | 0.54 ± 0.028 ≈ |" in text  # within the spread: no difference
     assert "| c | 0.11 ± 0.014 |" in text  # worse by more than the spread
+
+
+@pytest.mark.parametrize("spec", ["dynamic_weighting.py", "dynamic_weighting.py:full", "objective_relations.py"])
+def test_shipped_sweeps_validate_every_cell(spec, tmp_path):
+    sweep = ablate.load_sweep(os.path.join(ROOT, "configs", "ablations", spec))
+    assert len(ablate.configs(sweep, str(tmp_path), [])) == len(ablate.cells(sweep)) >= 18

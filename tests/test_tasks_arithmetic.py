@@ -226,3 +226,14 @@ def test_empty_train_split_cannot_feed_sft():
         task.sft_examples(3, seed=0)
     with pytest.raises(ValueError, match="sizes must be >= 0"):
         get_task("arithmetic", test_size=-1)
+
+
+def test_reward_subsets_and_the_independent_parity_reward(task):
+    rewards = task.reward_set(include=("parity", "accuracy"))
+    assert rewards.names == ("parity", "accuracy")
+    out = rewards(["q", "q"], ["answer: 3", "x"], answer=[3, 4], completion_tokens=[9, 4])
+    np.testing.assert_array_equal(out, [[0.0, 1.0], [1.0, 0.0]])
+    with pytest.raises(ValueError, match="include must name distinct rewards"):
+        task.reward_set(include=("accuracy", "accuracy"))
+    with pytest.raises(ValueError, match="include must name distinct rewards"):
+        task.reward_set(include=("brevity",))

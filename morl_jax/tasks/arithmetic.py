@@ -36,6 +36,13 @@ def problem_columns(problems: Sequence[Problem]) -> dict[str, np.ndarray]:
     }
 
 
+def parity(prompts: Sequence[str], completions: Sequence[str], *, completion_tokens: Sequence[int],
+           **_: Any) -> np.ndarray:
+    """1.0 when the completion has an even number of tokens: independent of whether it is right, short or clear."""
+    del prompts, completions
+    return (np.asarray(completion_tokens) % 2 == 0).astype(np.float64)
+
+
 @register_task("arithmetic")
 class ArithmeticTask(Task):
     """Multi-step arithmetic word problems; objectives (accuracy up, length down, clarity up).
@@ -89,13 +96,20 @@ class ArithmeticTask(Task):
         return dict(self._columns[name])
 
     def reward_set(self, *, conciseness_mode: str | None = None, max_len: int | None = None,
-                   length_fn: Callable[[str], float] | None = None) -> RewardSet:
-        """accuracy, conciseness (policy tokens from the `completion_tokens` column, or `length_fn` of the
-        text), clarity."""
+                   length_fn: Callable[[str], float] | None = None,
+                   include: Sequence[str] = ("accuracy", "conciseness", "clarity")) -> RewardSet:
+        """The training rewards named in `include`, in that order: accuracy, conciseness (policy tokens from the
+        `completion_tokens` column, or `length_fn` of the text), clarity, and parity (1 for an even number of
+        completion tokens: a reward the task's quality does not bear on, for experiments with an independent
+        objective)."""
         conciseness = Conciseness(
             self.conciseness_mode if conciseness_mode is None else conciseness_mode,
             max_len=self.max_completion_len if max_len is None else max_len, length_fn=length_fn)
-        return RewardSet({"accuracy": accuracy, "conciseness": conciseness, "clarity": clarity})
+        available = {"accuracy": accuracy, "conciseness": conciseness, "clarity": clarity, "parity": parity}
+        unknown = [name for name in include if name not in available]
+        if unknown or not include or len(set(include)) != len(include):
+            raise ValueError(f"include must name distinct rewards of {sorted(available)}, got {list(include)}")
+        return RewardSet({name: available[name] for name in include})
 
     @property
     def worst_point(self) -> np.ndarray:
