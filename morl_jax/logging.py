@@ -1,14 +1,15 @@
 """Metric writers: JSONL (the record), TensorBoard event files (tensorboardX, no TensorFlow), console progress.
 
 Every raw per-objective reward and every current weight goes through `MetricLogger.write`, every step.
-Only process 0 writes, so the same code runs on every host of a pod.
+Only process 0 writes, so the same code runs on every host of a pod. Paths go through `etils.epath`, so the
+workdir may be a bucket (gs://...): local metric files are appended to, remote ones (object stores cannot append)
+rewritten whole at each row.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 import tqdm
+from etils import epath
 from tensorboardX import SummaryWriter
 
 METRICS_FILE = "metrics.jsonl"
@@ -33,23 +35,24 @@ def to_python(value: Any) -> Any:
     return value
 
 
-def read_metrics(workdir: str) -> list[dict[str, Any]]:
+def is_remote(path: epath.PathLike) -> bool:
+    """Whether a path is a URL (gs://, s3://, ...) rather than a local file."""
+    return "://" in str(path)
+
+
+def read_metrics(workdir: epath.PathLike) -> list[dict[str, Any]]:
     """All rows of a run's metrics.jsonl, in order."""
-    path = os.path.join(workdir, METRICS_FILE)
-    if not os.path.exists(path):
+    path = epath.Path(workdir) / METRICS_FILE
+    if not path.exists():
         return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _truncate_after(path: str, step: int) -> None:
-    """Drop rows logged after `step` (a resumed run writes them again)."""
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        rows = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
-    with open(path, "w") as f:
-        f.writelines(rows)
+def _rows_up_to(path: epath.Path, step: int) -> list[str]:
+    """The lines of rows logged at or before `step` (a resumed run writes the later ones again)."""
+    if not path.exists():
+        return []
+    return [line + "\n" for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
 
 
 class MetricLogger:
@@ -57,45 +60,59 @@ class MetricLogger:
 
     On resume (`start_step > 0`) rows and events after `start_step` are discarded, and a restart without a
     checkpoint (`start_step == 0`) discards them all, so the record of a resumed run equals that of an
-    uninterrupted one.
+    uninterrupted one. With `start_step=None` nothing is opened until `start(step)` (the loop knows its step only
+    after it found a checkpoint that restores); `message` works before that.
     """
 
     def __init__(
         self,
-        workdir: str,
+        workdir: epath.PathLike,
         *,
         total_steps: int,
-        start_step: int = 0,
+        start_step: int | None = 0,
         console: bool = True,
         progress_keys: Sequence[str] = (),
     ):
         self.enabled = jax.process_index() == 0
         self.progress_keys = tuple(progress_keys)
+        self.workdir = epath.Path(workdir)
         self._bar = None
         self._tb = None
         self._file = None
+        self._rows: list[str] = []
+        self._console = console
+        self._total, self._start = total_steps, start_step
+        if start_step is not None:
+            self.start(start_step)
+
+    def start(self, start_step: int) -> None:
+        """Open the record at `start_step`: rows and events after it are dropped."""
+        self._start = start_step
         if not self.enabled:
             return
-        os.makedirs(workdir, exist_ok=True)
-        path = os.path.join(workdir, METRICS_FILE)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        path = self.workdir / METRICS_FILE
         # Rows up to the checkpoint's step are kept; without a checkpoint (start_step 0) the run starts over,
         # so even an earlier attempt's step-0 row goes (it is written again).
         kept = start_step if start_step else -1
-        _truncate_after(path, kept)
-        self._file = open(path, "a")
-        self._tb = SummaryWriter(
-            os.path.join(workdir, TENSORBOARD_DIR), purge_step=kept + 1, flush_secs=30
-        )
-        self._console = console
-        self._total, self._start = total_steps, start_step
+        self._rows = _rows_up_to(path, kept)
+        path.write_text("".join(self._rows))
+        if not is_remote(path):
+            self._file = path.open("a")
+        self._tb = SummaryWriter(str(self.workdir / TENSORBOARD_DIR), purge_step=kept + 1, flush_secs=30)
 
     def write(self, step: int, metrics: Mapping[str, Any]) -> None:
         """Record one row of metrics for `step` (scalars; lists are written to JSONL only)."""
         if not self.enabled:
             return
         row = {"step": int(step), **{k: to_python(v) for k, v in metrics.items()}}
-        self._file.write(json.dumps(row) + "\n")
-        self._file.flush()
+        line = json.dumps(row) + "\n"
+        if self._file is not None:
+            self._file.write(line)
+            self._file.flush()
+        else:
+            self._rows.append(line)
+            (self.workdir / METRICS_FILE).write_text("".join(self._rows))
         for key, value in row.items():
             if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
                 self._tb.add_scalar(key, value, global_step=step)
@@ -128,5 +145,7 @@ class MetricLogger:
             return
         if self._bar is not None:
             self._bar.close()
-        self._tb.close()
-        self._file.close()
+        if self._tb is not None:
+            self._tb.close()
+        if self._file is not None:
+            self._file.close()

@@ -50,3 +50,22 @@ def test_resume_drops_rows_after_the_restored_step(tmp_path):
     log.write(3, {"x": 30.0})
     log.close()
     assert [(r["step"], r["x"]) for r in read_metrics(str(tmp_path))] == [(1, 1.0), (2, 2.0), (3, 30.0)]
+
+
+def test_a_remote_workdir_is_rewritten_whole_at_each_row(tmp_path, monkeypatch):
+    """Object stores (gs://) cannot append: the record is written whole, with the same rows."""
+    from morl_jax import logging as metric_logging  # noqa: PLC0415
+
+    monkeypatch.setattr(metric_logging, "is_remote", lambda path: True)
+    log = MetricLogger(str(tmp_path), total_steps=3, console=False)
+    for step in (1, 2):
+        log.write(step, {"x": float(step)})
+        assert [r["step"] for r in read_metrics(str(tmp_path))] == list(range(1, step + 1))
+    log.close()
+    log = MetricLogger(str(tmp_path), total_steps=3, start_step=None, console=False)
+    log.message("before the step is known nothing is opened")
+    assert [r["step"] for r in read_metrics(str(tmp_path))] == [1, 2]
+    log.start(1)
+    log.write(2, {"x": 20.0})
+    log.close()
+    assert [(r["step"], r["x"]) for r in read_metrics(str(tmp_path))] == [(1, 1.0), (2, 20.0)]
