@@ -20,6 +20,8 @@ import tqdm
 from etils import epath
 from tensorboardX import SummaryWriter
 
+from morl_jax.paths import is_remote
+
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
 
@@ -33,11 +35,6 @@ def to_python(value: Any) -> Any:
     if isinstance(value, list):
         return [to_python(v) for v in value]
     return value
-
-
-def is_remote(path: epath.PathLike) -> bool:
-    """Whether a path is a URL (gs://, s3://, ...) rather than a local file."""
-    return "://" in str(path)
 
 
 def read_metrics(workdir: epath.PathLike) -> list[dict[str, Any]]:

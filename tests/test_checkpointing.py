@@ -65,3 +65,42 @@ def test_a_relative_directory_works(tmp_path, monkeypatch):
     ckpt = Checkpointer("relative/ckpt")
     ckpt.save(1, _state(), {"ok": True})
     assert Checkpointer("relative/ckpt").restore(_state())[2] == {"ok": True}
+
+
+def _truncate_arrays(step_dir):
+    """Cut every array data file of a checkpoint step in half (as a preempted copy or a lost object leaves it)."""
+    cut = 0
+    for path in step_dir.rglob("*"):
+        if path.is_file() and path.parent.name == "d":
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+            cut += 1
+    assert cut
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # tensorstore futures of the failed read
+def test_a_damaged_newest_checkpoint_is_skipped_kept_and_the_previous_one_restored(tmp_path):
+    ckpt = Checkpointer(str(tmp_path / "ckpt"))
+    ckpt.save(2, _state(2.0), {"step": 2})
+    ckpt.save(4, _state(4.0), {"step": 4})
+    _truncate_arrays(tmp_path / "ckpt" / "4")
+    messages = []
+    ckpt = Checkpointer(str(tmp_path / "ckpt"))
+    step, restored, host = ckpt.restore_latest(_state(), messages.append)
+    assert (step, host) == (2, {"step": 2})
+    np.testing.assert_array_equal(restored["params"]["w"], np.arange(6.0).reshape(2, 3) * 2)
+    assert len(messages) == 1 and "\n" not in messages[0]
+    assert messages[0].startswith("checkpoint step 4 does not restore (ValueError: ")
+    assert messages[0].endswith(f"kept as {tmp_path / 'ckpt.unreadable' / '4'}, resuming from step 2")
+    assert (tmp_path / "ckpt.unreadable" / "4" / "state").is_dir()  # kept, not deleted
+    assert ckpt.all_steps() == [2]
+    ckpt.save(4, _state(4.0), {"step": 4})  # the resumed run writes step 4 again
+    assert Checkpointer(str(tmp_path / "ckpt")).restore_latest(_state(), messages.append)[0] == 4
+
+
+def test_when_no_checkpoint_restores_the_newest_ones_error_is_raised(tmp_path):
+    ckpt = Checkpointer(str(tmp_path / "ckpt"))
+    assert ckpt.restore_latest(_state(), print) is None
+    ckpt.save(1, _state(), {})
+    _truncate_arrays(tmp_path / "ckpt" / "1")
+    with pytest.raises(RuntimeError, match=r"no checkpoint in .*ckpt restores; the newest, step 1: ValueError"):
+        Checkpointer(str(tmp_path / "ckpt")).restore_latest(_state(), print)
