@@ -80,19 +80,34 @@ def test_logits_match_on_padded_batches(hf_dir):
     np.testing.assert_allclose(ours[mask], _hf_logits(hf_model, tokens, mask)[mask], atol=1e-4, rtol=0)
 
 
-def test_greedy_generations_match(hf_dir):
+def _stopping_ids(hf_model) -> list[int]:
+    """EOS ids the model will emit inside the window: tokens that greedy decoding emits at steps 1 to 30 of some
+    row and never at step 0 of any row (a random model never emits its configured EOS)."""
+    tokens, mask = _batch()
+    with torch.no_grad():
+        out = hf_model.generate(input_ids=torch.tensor(tokens), attention_mask=torch.tensor(mask.astype(np.int64)),
+                                do_sample=False, max_new_tokens=32, eos_token_id=None, pad_token_id=0).numpy()[:, 9:]
+    return sorted({int(t) for row in out for t in row[1:31]} - set(out[:, 0].tolist()))
+
+
+def test_greedy_generations_match_and_stop_at_eos(hf_dir):
     path, hf_model = hf_dir
+    eos = _stopping_ids(hf_model)
     tokens, mask = _batch()
     with torch.no_grad():
         ref = hf_model.generate(input_ids=torch.tensor(tokens), attention_mask=torch.tensor(mask.astype(np.int64)),
-                                do_sample=False, max_new_tokens=32, eos_token_id=1, pad_token_id=0).numpy()
+                                do_sample=False, max_new_tokens=32, eos_token_id=eos, pad_token_id=0).numpy()
     ref = ref[:, tokens.shape[1]:]
+    stops = [next((i for i, t in enumerate(row) if t in eos), None) for row in ref]
+    # stopping is compared, not only tokens (a random tied model repeats one token per row, so at least one row)
+    assert any(s is not None and s < 31 for s in stops), (eos, ref)
     graphdef, state = nnx.split(from_pretrained(path))
     rollout = generate(graphdef, state, jnp.asarray(tokens, jnp.int32), jnp.asarray(mask), jax.random.key(0),
-                       max_new_tokens=32, eos_id=1, pad_id=0, greedy=True)
-    ours = np.asarray(rollout.tokens)[:, :ref.shape[1]]
-    np.testing.assert_array_equal(ours, ref)
-    assert np.all(np.asarray(rollout.tokens)[:, ref.shape[1]:] == 0)
+                       max_new_tokens=32, eos_id=eos, pad_id=0, greedy=True)
+    ours = np.asarray(rollout.tokens)
+    np.testing.assert_array_equal(ours[:, :ref.shape[1]], ref)
+    assert np.all(ours[:, ref.shape[1]:] == 0)
+    np.testing.assert_array_equal(np.asarray(rollout.lengths), [32 if s is None else s + 1 for s in stops])
 
 
 def test_our_export_loads_in_transformers_with_the_same_logits(hf_dir, tmp_path):
