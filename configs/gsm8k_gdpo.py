@@ -87,5 +87,5 @@ def get_config(arg: str | None = None):
     c.weighting.weights = (1.0, 1.0, 1.0)
     c.eval.every, c.eval.num_prompts, c.eval.num_samples = 20, 256, 1
     c.checkpoint.every = 20
-    c.mesh.data, c.mesh.fsdp, c.mesh.tensor = 1, -1, 1
+    c.mesh.shape.data, c.mesh.shape.fsdp, c.mesh.shape.tensor = 1, -1, 1
     return c

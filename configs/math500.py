@@ -99,5 +99,5 @@ def get_config(arg: str | None = None):
     e.every, e.num_prompts, e.num_samples = 5, 100, 1
     e.split, e.test_split, e.reference = "validation", "test", "initial"
     c.checkpoint.every, c.checkpoint.max_to_keep = 20, 2
-    c.mesh.data, c.mesh.fsdp, c.mesh.tensor = 1, -1, 1  # fully sharded over every device (verl's FSDP)
+    c.mesh.shape.data, c.mesh.shape.fsdp, c.mesh.shape.tensor = 1, -1, 1  # fully sharded over every device (verl's FSDP)
     return c

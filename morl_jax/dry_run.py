@@ -32,10 +32,12 @@ GB = 1e9
 
 
 def _mesh_sizes(config: ml_collections.ConfigDict) -> dict[str, int]:
-    """The configured mesh, -1 taking the devices of this host not claimed by the other axes (at least 1)."""
-    sizes = {axis: int(config.mesh[axis]) for axis in MESH_AXES}
+    """The configured mesh (slice shape times the DCN split), -1 taking the devices of this host not claimed by the
+    other axes (at least 1)."""
+    sizes = {axis: int(config.mesh.shape[axis]) for axis in MESH_AXES}
     fixed = math.prod(s for s in sizes.values() if s != -1)
-    return {axis: max(1, jax.device_count() // fixed) if s == -1 else s for axis, s in sizes.items()}
+    return {axis: (max(1, jax.device_count() // fixed) if s == -1 else s) * int(config.mesh.dcn[axis])
+            for axis, s in sizes.items()}
 
 
 def model_report(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -45,14 +47,15 @@ def model_report(config: ml_collections.ConfigDict) -> dict[str, Any]:
     sizes = _mesh_sizes(config)
     mesh = jax.sharding.AbstractMesh(tuple(sizes.values()), tuple(sizes))
     total, total_bytes, per_device = 0, 0, 0
-    for _, variable in nnx.to_flat_state(nnx.state(abstract, nnx.Param)):
+    for path, variable in nnx.to_flat_state(nnx.state(abstract, nnx.Param)):
         value = variable.get_value()
         count, nbytes = math.prod(value.shape), math.prod(value.shape) * np.dtype(value.dtype).itemsize
         total, total_bytes = total + count, total_bytes + nbytes
         axes = variable.get_metadata().get("logical_axes")
         shards = 1
         if axes is not None:
-            for entry in logical_to_spec(axes, mesh, shape=value.shape):
+            for entry in logical_to_spec(axes, mesh, experiment_config.sharding_rules(config), shape=value.shape,
+                                         name="/".join(map(str, path))):
                 shards *= math.prod(sizes[a] for a in ((entry,) if isinstance(entry, str) else entry or ()))
         per_device += nbytes // shards
     return {"family": model_config.family, "parameters": total, "param_bytes": total_bytes,

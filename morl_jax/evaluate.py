@@ -16,6 +16,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from etils import epath
 
 from morl_jax.pareto import ParetoArchive, mean_pareto_step
 from morl_jax.rollout import RolloutCollector
@@ -73,14 +74,12 @@ class Summary:
         """The split results are reported on: the test split when there is one."""
         return self.test_split or self.selection_split
 
-    def save(self, path: str) -> None:
-        with open(path, "w") as f:
-            json.dump(dataclasses.asdict(self), f, indent=1)
+    def save(self, path: epath.PathLike) -> None:
+        epath.Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=1))
 
     @classmethod
-    def load(cls, path: str) -> Summary:
-        with open(path) as f:
-            return cls(**json.load(f))
+    def load(cls, path: epath.PathLike) -> Summary:
+        return cls(**json.loads(epath.Path(path).read_text()))
 
 
 class Validator:
@@ -113,7 +112,7 @@ class Validator:
             greedy = mode == "greedy"
             rollouts = self.collector(params, columns, key, group_size=1 if greedy else self.settings.num_samples,
                                       greedy=greedy)
-            out = self.task.evaluate(rollouts.prompts, rollouts.completions, rollouts.columns)
+            out = rollouts.evaluate(self.task)  # each process scores its share of the split
             out["examples"] = rollouts.completions[:3]
             cache[(split, mode)] = out
         return cache[(split, mode)]

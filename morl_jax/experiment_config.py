@@ -18,11 +18,11 @@ from typing import Any
 
 import ml_collections
 
-from morl_jax import models, tasks
+from morl_jax import models, parallel, tasks
 from morl_jax.optimizers import SCHEDULES, OptimizerSettings
 from morl_jax.rl import ADVANTAGE_ESTIMATORS, KL_ESTIMATORS, LOSS_AGGREGATIONS
 from morl_jax.rl.losses import KL_LOSS_ESTIMATORS
-from morl_jax.rl.step import WHITENING, UpdateSettings
+from morl_jax.rl.step import ACCUMULABLE_AGGREGATIONS, WHITENING, UpdateSettings
 from morl_jax.weighting import WEIGHT_OPTIMIZERS, WeightOptimizer, chain, get_weight_optimizer, parse_transform
 
 
@@ -47,6 +47,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.dtype = "float32"
     c.model.chat_template = False  # True: each prompt is a user turn of the tokenizer's chat template (if it has one)
     c.model.overrides = ml_collections.ConfigDict()  # ModelConfig fields to change on the preset
+    # Memory levers: recompute each layer in the backward pass ("none", "full", "dots", "dots_no_batch": what a
+    # layer keeps), one scanned layer stack instead of a loop of layers, LoRA adapters (rank 0 = train every weight;
+    # > 0 trains and checkpoints only the adapters of `lora_targets`, scaled by lora_alpha / lora_rank).
+    c.model.remat = "none"
+    c.model.scan_layers = False
+    c.model.lora_rank = 0
+    c.model.lora_alpha = 16.0
+    c.model.lora_targets = models.LORA_TARGETS
 
     c.sft = ml_collections.ConfigDict()
     c.sft.steps = 0  # 0 disables the supervised warm start
@@ -75,6 +83,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.rl.top_p = 1.0
     c.rl.epochs = 1
     c.rl.minibatches = 1
+    c.rl.micro_batches = 1  # gradient accumulation: each minibatch in this many micro-batches, one optimizer step
     c.rl.clip_low = 0.2
     c.rl.clip_high = 0.28
     c.rl.dual_clip = 0.0  # > 1 enables dual-clip with that constant
@@ -126,10 +135,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.log.console = True
     c.log.plots = True  # pareto_front.png and weights.png when the run ends
 
+    # The device mesh: axis sizes within a slice (`shape`, -1: all remaining devices), a further split across slices
+    # (`dcn`, multi-slice TPU or hosts: their product is the number of slices), and the logical-axis rules (MaxText
+    # style): each logical name of a parameter or activation dimension -> a mesh axis, a tuple of them, or None
+    # (replicated). A rule that does not divide a dimension is an error naming the parameter.
     c.mesh = ml_collections.ConfigDict()
-    c.mesh.data = -1  # -1: all remaining devices
-    c.mesh.fsdp = 1
-    c.mesh.tensor = 1
+    c.mesh.shape = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
+    c.mesh.dcn = ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1))
+    c.mesh.rules = ml_collections.ConfigDict(dict(parallel.DEFAULT_RULES), type_safe=False)
     return c
 
 
@@ -263,9 +276,38 @@ def validate(config: ml_collections.ConfigDict) -> None:
              f"equals eval.split '{e.split}': checkpoints would be selected and reported on the same prompts")
     _require(c.checkpoint.every >= 0, "checkpoint.every", "must be >= 0")
     _require(c.checkpoint.max_to_keep >= 1, "checkpoint.max_to_keep", "must be >= 1")
-    for axis in ("data", "fsdp", "tensor"):
-        size = c.mesh[axis]
-        _require(size == -1 or size >= 1, f"mesh.{axis}", "must be -1 (the rest) or >= 1")
+    _check_mesh_and_memory(c)
+
+
+def _check_mesh_and_memory(c: ml_collections.ConfigDict) -> None:
+    for axis in parallel.MESH_AXES:
+        size = c.mesh.shape[axis]
+        _require(size == -1 or size >= 1, f"mesh.shape.{axis}", "must be -1 (the rest) or >= 1")
+        _require(c.mesh.dcn[axis] >= 1, f"mesh.dcn.{axis}", "must be >= 1 (slices along this axis)")
+    _require(sum(c.mesh.shape[a] == -1 for a in parallel.MESH_AXES) <= 1, "mesh.shape", "at most one axis may be -1")
+    for name, axes in c.mesh.rules.items():
+        try:
+            rules = parallel.rules_from_config({name: axes})
+        except ValueError as e:
+            raise ConfigError(f"config key 'mesh.rules.{name}': {e}") from None
+        value = dict(rules)[name]
+        unknown = [a for a in ((value,) if isinstance(value, str) else value or ()) if a not in parallel.MESH_AXES]
+        _require(not unknown, f"mesh.rules.{name}", f"names mesh axes {unknown}; the mesh has {list(parallel.MESH_AXES)}")
+    m = c.model
+    _require(m.remat in models.REMAT_POLICIES, "model.remat", f"'{m.remat}' is not one of {', '.join(models.REMAT_POLICIES)}")
+    _require(m.lora_rank >= 0, "model.lora_rank", "must be >= 0 (0: no adapters, every weight trains)")
+    unknown = sorted(set(m.lora_targets) - set(models.LORA_TARGETS))
+    _require(not unknown and len(m.lora_targets) > 0, "model.lora_targets",
+             f"must be a non-empty subset of {', '.join(models.LORA_TARGETS)}; unknown {unknown}")
+    _require(not (m.scan_layers and tuple(c.weighting.gram_layers)), "weighting.gram_layers",
+             "selects layers by index, which a scanned layer stack (model.scan_layers) does not have")
+    r = c.rl
+    _require(r.micro_batches >= 1, "rl.micro_batches", "must be >= 1")
+    minibatch = r.prompts_per_step * r.group_size // r.minibatches
+    _require(minibatch % r.micro_batches == 0, "rl.micro_batches",
+             f"a minibatch of {minibatch} samples does not split into {r.micro_batches} micro-batches")
+    _require(r.micro_batches == 1 or r.loss_aggregation in ACCUMULABLE_AGGREGATIONS, "rl.micro_batches",
+             f"gradient accumulation needs a count-normalised loss aggregation ({', '.join(ACCUMULABLE_AGGREGATIONS)})")
 
 
 def _check_weighting(c: ml_collections.ConfigDict, num_rewards: int) -> None:
@@ -363,10 +405,18 @@ def _unknown_key(path: str) -> None:
 # ------------------------------------------------------------------------------- typed settings
 def model_config(c: ml_collections.ConfigDict) -> models.ModelConfig:
     """The policy's ModelConfig: the HF directory's when `model.path` is set, else the preset's."""
-    overrides = {"dtype": c.model.dtype, **dict(c.model.overrides)}
-    if c.model.path:
-        return models.load_config(c.model.path, **overrides)
-    return models.get_config(c.model.preset, **overrides)
+    m = c.model
+    overrides = {"dtype": m.dtype, "remat": m.remat, "scan_layers": m.scan_layers, "lora_rank": m.lora_rank,
+                 "lora_alpha": m.lora_alpha, "lora_targets": tuple(m.lora_targets),
+                 "sharding_rules": sharding_rules(c), **dict(m.overrides)}
+    if m.path:
+        return models.load_config(m.path, **overrides)
+    return models.get_config(m.preset, **overrides)
+
+
+def sharding_rules(c: ml_collections.ConfigDict) -> tuple[tuple[str, Any], ...]:
+    """The logical-axis rules table of `mesh.rules` (the defaults with the config's changes)."""
+    return parallel.rules_from_config(dict(c.mesh.rules))
 
 
 def _weight_kwargs(c: ml_collections.ConfigDict, task: tasks.Task | None) -> dict[str, Any]:
@@ -396,9 +446,10 @@ def update_settings(c: ml_collections.ConfigDict) -> UpdateSettings:
     optimizer = OptimizerSettings(
         learning_rate=o.learning_rate, schedule=o.schedule, warmup_steps=o.warmup_steps,
         total_steps=max(1, r.num_steps * r.epochs * r.minibatches), b1=o.b1, b2=o.b2, eps=o.eps,
-        weight_decay=o.weight_decay, grad_clip=o.grad_clip)
+        weight_decay=o.weight_decay, grad_clip=o.grad_clip, adapters_only=bool(c.model.lora_rank))
     return UpdateSettings(
         optimizer=optimizer, estimator=r.estimator, level=r.level, eps=r.eps or None, whitening=r.whitening,
         group_size=r.group_size, epochs=r.epochs, minibatches=r.minibatches, clip_low=r.clip_low,
         clip_high=r.clip_high, dual_clip=r.dual_clip or None, aggregation=r.loss_aggregation, kl_coef=r.kl_coef,
-        kl_estimator=r.kl_estimator, temperature=r.temperature, max_length=float(r.max_new_tokens))
+        kl_estimator=r.kl_estimator, temperature=r.temperature, max_length=float(r.max_new_tokens),
+        micro_batches=r.micro_batches)

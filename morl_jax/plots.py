@@ -13,11 +13,18 @@ from typing import Any
 
 import matplotlib
 import numpy as np
+from etils import epath
 from matplotlib.figure import Figure
 
 from morl_jax.pareto import ParetoArchive
 
 ARROWS = {True: "↑", False: "↓"}
+
+
+def save_figure(fig: Figure, path: epath.PathLike) -> None:
+    """Write a figure as PNG to a local or remote (gs://) path."""
+    with epath.Path(path).open("wb") as f:
+        fig.savefig(f, format="png", dpi=120, bbox_inches="tight")
 
 
 def plot_fronts(path: str | None, archives: Mapping[str, ParetoArchive], title: str = "") -> Figure:
@@ -50,7 +57,7 @@ def plot_fronts(path: str | None, archives: Mapping[str, ParetoArchive], title: 
     if title:
         fig.suptitle(title, fontsize=10)
     if path:
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        save_figure(fig, path)
     return fig
 
 
@@ -70,5 +77,5 @@ def plot_weights(path: str | None, rows: Sequence[Mapping[str, Any]], names: Seq
     if title:
         ax.set_title(title, fontsize=10)
     if path:
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        save_figure(fig, path)
     return fig

@@ -8,10 +8,10 @@ second run (or another run sharing `sft.cache_dir`) skips the training.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,9 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
+from etils import epath
 from flax import nnx
 
+from morl_jax import parallel
 from morl_jax.checkpointing import abstract_like
+from morl_jax.paths import resolve
 from morl_jax.models import Tokenizer, bucket_length, encode_prompts, token_logprobs
 from morl_jax.optimizers import OptimizerSettings, build_optimizer
 
@@ -99,13 +102,18 @@ def length_buckets(data: dict[str, np.ndarray], prompt_len: int, width: int = 16
 
 def train(graphdef: nnx.GraphDef, params: Any, data: dict[str, np.ndarray], *, steps: int, batch_size: int,
           learning_rate: float, warmup_steps: int, weight_decay: float, seed: int, prompt_len: int,
-          log: Callable[[str], None] = print) -> tuple[Any, list[float]]:
+          log: Callable[[str], None] = print, mesh: jax.sharding.Mesh | None = None,
+          rules: parallel.sharding.Rules = parallel.DEFAULT_RULES, adapters_only: bool = False
+          ) -> tuple[Any, list[float]]:
     """`steps` AdamW steps (warm-up + cosine decay) on random length-grouped batches of `data`; returns params
-    and losses."""
-    settings = optimizer_settings(steps=steps, learning_rate=learning_rate, warmup_steps=warmup_steps,
-                                  weight_decay=weight_decay)
+    and losses. With `mesh`, each batch is split over its data-parallel devices (every process draws the same
+    batch and places its own rows); `adapters_only` trains only LoRA adapters."""
+    settings = dataclasses.replace(optimizer_settings(steps=steps, learning_rate=learning_rate,
+                                                      warmup_steps=warmup_steps, weight_decay=weight_decay),
+                                   adapters_only=adapters_only)
     params = jax.tree.map(jnp.copy, params)  # the step donates its inputs; the caller keeps its own
-    opt_state = build_optimizer(settings).init(params)
+    tx = build_optimizer(settings)
+    opt_state = jax.jit(tx.init)(params) if mesh is None else parallel.init_optimizer_state(tx, params, mesh)
     rng = np.random.default_rng(seed)
     buckets = length_buckets(data, prompt_len)
     sizes = np.array([len(b["tokens"]) for b in buckets], float)
@@ -114,7 +122,9 @@ def train(graphdef: nnx.GraphDef, params: Any, data: dict[str, np.ndarray], *, s
         bucket = buckets[rng.choice(len(buckets), p=sizes / sizes.sum())]
         num = len(bucket["tokens"])
         idx = rng.choice(num, size=batch_size, replace=num < batch_size)
-        params, opt_state, loss = sft_step(params, opt_state, {k: v[idx] for k, v in bucket.items()},
+        batch = {k: v[idx] for k, v in bucket.items()}
+        params, opt_state, loss = sft_step(params, opt_state, batch if mesh is None else
+                                           parallel.put_batch(batch, mesh, rules),
                                            graphdef=graphdef, prompt_len=prompt_len, settings=settings)
         losses.append(loss)
         if (i + 1) % max(1, steps // 10) == 0 or i + 1 == steps:
@@ -131,26 +141,30 @@ def fingerprint(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def load_cached(directory: str, key: str, target: Any) -> Any | None:
-    """The cached parameters for fingerprint `key`, restored into `target`'s structure, or None."""
-    meta = os.path.join(directory, FINGERPRINT_FILE)
-    if not os.path.exists(meta):
+def load_cached(directory: epath.PathLike, key: str, target: Any) -> Any | None:
+    """The cached parameters for fingerprint `key`, restored into `target`'s structure, or None. Every process
+    of a multi-host run calls it (the restore is collective)."""
+    directory = resolve(directory)
+    meta = directory / FINGERPRINT_FILE
+    if not meta.exists() or json.loads(meta.read_text()).get("fingerprint") != key:
         return None
-    with open(meta) as f:
-        if json.load(f).get("fingerprint") != key:
-            return None
-    return ocp.StandardCheckpointer().restore(os.path.abspath(os.path.join(directory, "params")),
-                                              abstract_like(target))
+    return ocp.StandardCheckpointer().restore(directory / "params", abstract_like(target))
 
 
-def save_cached(directory: str, key: str, params: Any, info: dict[str, Any]) -> None:
-    """Write params and their fingerprint; the fingerprint file goes last, so a partial write is never used."""
-    os.makedirs(directory, exist_ok=True)
-    meta = os.path.join(directory, FINGERPRINT_FILE)
-    if os.path.exists(meta):
-        os.remove(meta)
+def save_cached(directory: epath.PathLike, key: str, params: Any, info: dict[str, Any]) -> None:
+    """Write params (collectively: every process calls it) and their fingerprint (process 0, after every process
+    has written its shards); the fingerprint file goes last, so a partial write is never used."""
+    directory = resolve(directory)
+    meta = directory / FINGERPRINT_FILE
+    if parallel.is_primary():
+        directory.mkdir(parents=True, exist_ok=True)
+        if meta.exists():
+            meta.unlink()
+    parallel.barrier("sft_cache_cleared")
     ckpt = ocp.StandardCheckpointer()
-    ckpt.save(os.path.abspath(os.path.join(directory, "params")), params, force=True)
+    ckpt.save(directory / "params", params, force=True)
     ckpt.wait_until_finished()
-    with open(meta, "w") as f:
-        json.dump({"fingerprint": key, **info}, f, indent=1)
+    parallel.barrier("sft_cache_params_written")
+    if parallel.is_primary():
+        meta.write_text(json.dumps({"fingerprint": key, **info}, indent=1))
+    parallel.barrier("sft_cache_done")

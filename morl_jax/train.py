@@ -9,7 +9,6 @@ is written, so a rerun with the same workdir resumes to the same numbers.
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from typing import Any
 
@@ -17,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
+from etils import epath
 from flax import nnx
 
 from morl_jax import experiment_config, models, parallel, plots, sft, tasks
@@ -28,7 +27,8 @@ from morl_jax.optimizers import build_optimizer, learning_rate_schedule
 from morl_jax.rl.objective_gradients import apply_objective_gradients
 from morl_jax.rl.step import UpdateState, update
 from morl_jax.rollout import RolloutCollector, SamplingSettings, prompt_ids
-from morl_jax.run_state import RunState
+from morl_jax.paths import resolve
+from morl_jax.run_state import RunState, trainable, with_trainable
 from morl_jax.signals import GramSettings, SignalBuilder
 from morl_jax.weighting import Scalarization, preference
 from morl_jax.weighting.base import state_metrics
@@ -78,13 +78,19 @@ class Experiment:
         self.task = tasks.get_task(c.task.name, **dict(c.task.kwargs))
         self.tokenizer = models.load_tokenizer(c.model.tokenizer)
         self.reward_set = self.task.reward_set(**dict(c.task.rewards))
-        self.mesh = parallel.make_mesh(dict(c.mesh))
+        self.mesh = parallel.make_mesh(dict(c.mesh.shape), dcn=dict(c.mesh.dcn))
+        self.rules = experiment_config.sharding_rules(c)
         n = c.rl.prompts_per_step * c.rl.group_size
-        batch_devices = self.mesh.shape["data"] * self.mesh.shape["fsdp"]
-        if n % (batch_devices * c.rl.minibatches):
+        batch_devices = parallel.batch_shards(self.mesh, self.rules)
+        if n % (batch_devices * c.rl.minibatches * c.rl.micro_batches):
             raise experiment_config.ConfigError(
                 f"config key 'rl.prompts_per_step': a rollout of {n} samples does not split over "
-                f"{batch_devices} data-parallel devices x {c.rl.minibatches} minibatches")
+                f"{batch_devices} data-parallel devices x {c.rl.minibatches} minibatches x {c.rl.micro_batches} "
+                "micro-batches")
+        if c.sft.steps and c.sft.batch_size % batch_devices:
+            raise experiment_config.ConfigError(
+                f"config key 'sft.batch_size': {c.sft.batch_size} does not split over {batch_devices} data-parallel "
+                "devices")
         self.prompt_len = prompt_length(self.task, self.tokenizer, c)
         self.model_config = experiment_config.model_config(c)
         if self.model_config.vocab_size < self.tokenizer.vocab_size:
@@ -99,6 +105,10 @@ class Experiment:
                                           c.eval.reference, c.weighting.eval_mode, c.weighting.reference)
         w = c.weighting
         self.gram = GramSettings(tuple(w.gram_layers) or None, w.gram_clip_norm, w.fused_update)
+        self.adapters_only = bool(c.model.lora_rank)
+        parallel.state_shardings(nnx.state(nnx.eval_shape(lambda: models.Transformer(self.model_config,
+                                                                                      rngs=nnx.Rngs(0)))),
+                                 self.mesh, self.rules)  # a rule that does not divide a parameter: before anything
 
     @property
     def init_seed(self) -> int:
@@ -107,11 +117,13 @@ class Experiment:
         return self.config.sft.seed if self.config.sft.seed >= 0 else self.config.seed
 
     def init_model(self) -> nnx.Module:
-        """The policy before any training: from a HF directory, or a preset initialised from the seed."""
+        """The policy before any training: from a HF directory (each tensor placed straight into its shards), or
+        a preset initialised from the seed (in its sharded layout)."""
         if self.config.model.path:
-            model = models.from_pretrained(self.config.model.path, dtype=self.model_config.dtype)
-            return parallel.shard_model(model, self.mesh)
-        return parallel.create_sharded_model(new_policy, self.mesh, self.model_config, self.init_seed)
+            return models.from_pretrained(self.config.model.path, config=self.model_config, seed=self.init_seed,
+                                          shardings=lambda s: parallel.state_shardings(s, self.mesh, self.rules))
+        return parallel.create_sharded_model(new_policy, self.mesh, self.model_config, self.init_seed,
+                                             rules=self.rules)
 
     def warm_start(self, graphdef: nnx.GraphDef, params: Any, logger: MetricLogger) -> Any:
         """The SFT parameters: cached ones when the fingerprint matches, else trained now and cached."""
@@ -126,11 +138,11 @@ class Experiment:
                  "task": {"name": c.task.name, "kwargs": c.task.kwargs.to_dict()}, "seed": self.init_seed,
                  "prompt_len": self.prompt_len, "completion_len": c.rl.max_new_tokens}
         key = sft.fingerprint(parts)
-        directory = s.cache_dir or os.path.join(self.workdir, "sft")
-        cached = sft.load_cached(directory, key, params)
+        directory = s.cache_dir or epath.Path(self.workdir) / "sft"
+        cached = sft.load_cached(directory, key, trainable(params, self.adapters_only))
         if cached is not None:
             logger.message(f"warm start: reusing the cached SFT parameters in {directory}")
-            return cached
+            return with_trainable(params, cached, self.adapters_only)
         examples = self.task.sft_examples(s.num_examples, seed=self.init_seed, style_mix=dict(s.style_mix) or None)
         data = sft.encode_examples(self.tokenizer, [(p, comp) for p, comp, _ in examples], self.prompt_len,
                                    c.rl.max_new_tokens, chat=c.model.chat_template)
@@ -138,23 +150,20 @@ class Experiment:
         params, losses = sft.train(graphdef, params, data, steps=s.steps, batch_size=s.batch_size,
                                    learning_rate=s.learning_rate, warmup_steps=s.warmup_steps,
                                    weight_decay=s.weight_decay, seed=self.init_seed, prompt_len=self.prompt_len,
-                                   log=logger.message)
-        sft.save_cached(directory, key, params, {"steps": s.steps, "final_loss": float(np.mean(losses[-20:])),
+                                   log=logger.message, mesh=self.mesh, rules=self.rules,
+                                   adapters_only=self.adapters_only)
+        sft.save_cached(directory, key, trainable(params, self.adapters_only), {"steps": s.steps, "final_loss": float(np.mean(losses[-20:])),
                                                  "seconds": time.time() - start})
         return params
 
     def initial_state(self, graphdef: nnx.GraphDef, params: Any, validator: Validator) -> RunState:
         """The state at step 0: optimiser state sharded like the parameters, fresh iterator and key."""
-        c, tx = self.config, build_optimizer(self.settings.optimizer)
-        params_sh = parallel.state_shardings(params, self.mesh)
-        replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
-        opt_sh = optax.tree_map_params(tx, lambda _, s: s, jax.eval_shape(tx.init, params), params_sh,
-                                       transform_non_params=lambda _: replicated)
-        opt_state = jax.jit(tx.init, out_shardings=opt_sh)(params)
+        c = self.config
+        opt_state = parallel.init_optimizer_state(build_optimizer(self.settings.optimizer), params, self.mesh)
         iterator = tasks.PromptIterator(self.task.split("train"), c.rl.prompts_per_step, seed=c.seed,
                                         shuffle=c.rl.shuffle_prompts)
         return RunState(UpdateState(params, opt_state), self.weight_opt.init(len(self.reward_set)),
-                        jax.random.PRNGKey(c.seed), iterator, self.reward_set, validator)
+                        jax.random.PRNGKey(c.seed), iterator, self.reward_set, validator, self.adapters_only)
 
     def run(self, *, stop_after: int | None = None) -> Summary | None:
         """Train (resuming from the workdir's latest checkpoint); the summary, or None if stopped early.
@@ -165,17 +174,17 @@ class Experiment:
             return self._run(stop_after)
 
     def _run(self, stop_after: int | None) -> Summary | None:
-        c, workdir = self.config, self.workdir
-        os.makedirs(workdir, exist_ok=True)
-        ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=c.checkpoint.max_to_keep)
-        start_step = ckpt.latest_step() or 0
+        c, workdir = self.config, resolve(self.workdir)
+        if parallel.is_primary():  # the other processes write no file of their own, only checkpoint shards
+            workdir.mkdir(parents=True, exist_ok=True)
+            (workdir / "config.json").write_text(c.to_json_best_effort(indent=1))
+        parallel.barrier("workdir_ready")
+        ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=c.checkpoint.max_to_keep)
         names, objectives = list(self.reward_set.names), list(self.task.objective_names)
         progress = [f"reward/{n}" for n in names] + ["completion_length", "loss",
                                                       f"{c.eval.split}/sampled/{objectives[0]}", "time/step_s"]
-        logger = MetricLogger(workdir, total_steps=c.rl.num_steps, start_step=start_step, console=c.log.console,
+        logger = MetricLogger(workdir, total_steps=c.rl.num_steps, start_step=None, console=c.log.console,
                               progress_keys=progress)
-        with open(os.path.join(workdir, "config.json"), "w") as f:
-            f.write(c.to_json_best_effort(indent=1))
         if self.task.worst_point is None and "worst" in (c.eval.reference, c.weighting.reference):
             logger.message(f"task '{c.task.name}' has no worst point: the hypervolume reference is the initial "
                            "model's validation point instead")
@@ -186,14 +195,15 @@ class Experiment:
         # The reference keeps buffers of its own: the update donates (and so invalidates) the policy's.
         ref_params = jax.tree.map(jnp.copy, params) if self.settings.use_kl else None
         collector = RolloutCollector(self.tokenizer, graphdef, self.prompt_len, self.sampling, self.mesh,
-                                     chat=c.model.chat_template)
+                                     chat=c.model.chat_template, rules=self.rules)
         validator = Validator(self.task, collector, self.eval_settings,
                               jax.random.fold_in(jax.random.PRNGKey(c.seed), 1 << 30))
         state = self.initial_state(graphdef, params, validator)
         signals = SignalBuilder(self.weight_opt.needs, graphdef, self.settings, self.gram,
                                 learning_rate_schedule(self.settings.optimizer), c.rl.epochs * c.rl.minibatches)
+        start_step = state.restore(ckpt, logger.message)
+        logger.start(start_step)
         if start_step:
-            state.restore(ckpt)
             logger.message(f"resumed from step {start_step} in {workdir}")
         else:
             initial = self._validate(state, 0, signals, logger, report=bool(c.eval.every))
@@ -206,8 +216,8 @@ class Experiment:
             state.key, sample_key, update_key = jax.random.split(state.key, 3)
             rollouts = collector(state.policy.params, next(state.iterator), sample_key, group_size=c.rl.group_size)
             times["rollout"] = time.time()
-            rewards = self.reward_set(rollouts.prompts, rollouts.completions, **rollouts.columns)
-            batch = rollouts.batch(rewards, self.mesh)
+            rewards = rollouts.score(self.reward_set)
+            batch = rollouts.batch(rewards, self.mesh, self.rules)
             times["rewards"] = time.time()
             sig, gradients, diagnostics = signals(step, state.policy.params, batch, rollouts, validator, ref_params)
             weights, state.weights = self.weight_step(sig, state.weights)
@@ -218,12 +228,12 @@ class Experiment:
             else:
                 state.policy, metrics = update(state.policy, batch, weights, update_key, ref_params,
                                                graphdef=graphdef, settings=self.settings)
-            metrics = jax.device_get(metrics)
+            metrics = parallel.gather(metrics)
             if not np.isfinite(metrics["loss"]):
                 logger.close()
                 raise TrainingDivergedError(
                     f"non-finite loss ({metrics['loss']}) at step {step}; stopped without checkpointing, the last "
-                    f"good checkpoint (step {ckpt.latest_step()}) is kept in {os.path.join(workdir, 'checkpoints')}")
+                    f"good checkpoint (step {ckpt.latest_step()}) is kept in {workdir / 'checkpoints'}")
             times["update"] = time.time()
             row = self._train_row(rollouts, rewards, weights, state, metrics, diagnostics, names)
             if sig.learning_rate is not None:
@@ -260,39 +270,41 @@ class Experiment:
         """Every raw reward, weight, weight-optimizer diagnostic, task diagnostic and loss term of a step."""
         row = {f"reward/{n}": float(np.mean(rewards[:, i])) for i, n in enumerate(names)}
         if isinstance(weights, Scalarization):
-            row["reward/scalarized"] = float(np.mean(jax.device_get(weights.rewards)))
-        weights = np.asarray(jax.device_get(preference(weights)))
+            row["reward/scalarized"] = float(np.mean(parallel.gather(weights.rewards)))
+        weights = np.asarray(parallel.gather(preference(weights)))
         mean_weights = weights if weights.ndim == 1 else weights.mean(axis=0)
         row.update({f"reward_std/{n}": float(np.std(rewards[:, i])) for i, n in enumerate(names)})
         row.update(reward_correlations(rewards, names))
         row.update({f"weight/{n}": float(w) for n, w in zip(names, mean_weights)})
-        row.update(state_metrics(jax.device_get(state.weights), names))
+        row.update(state_metrics(parallel.gather(state.weights), names))
         for key, value in diagnostics.items():
             row.update({f"signal/{key}/{n}": float(v) for n, v in zip(names, value)})
-        diagnostics = self.task.evaluate(rollouts.prompts, rollouts.completions, rollouts.columns)
+        diagnostics = rollouts.evaluate(self.task)
         row.update({f"train/{k}": v for k, v in diagnostics.items() if k not in names})
         row["completion_length"] = float(np.mean(rollouts.lengths))
         row.update({k: float(v) for k, v in metrics.items()})
         return row
 
     def _finish(self, validator: Validator, timings: dict[str, float]) -> Summary | None:
-        """Plots and `summary.json` of a finished run (None when it never validated)."""
-        c, workdir = self.config, os.path.abspath(self.workdir)
-        files = {"summary": os.path.join(workdir, "summary.json"), "metrics": os.path.join(workdir, "metrics.jsonl")}
+        """Plots and `summary.json` of a finished run (None when it never validated), written by process 0; every
+        process returns the same summary."""
+        c, workdir = self.config, resolve(self.workdir)
+        files = {"summary": str(workdir / "summary.json"), "metrics": str(workdir / "metrics.jsonl")}
         label = f"{c.task.name}: {c.rl.estimator}, {c.weighting.name}"
         split = c.eval.test_split or c.eval.split
-        if c.log.plots:
-            files["weights_plot"] = os.path.join(workdir, "weights.png")
+        if c.log.plots and parallel.is_primary():
+            files["weights_plot"] = str(workdir / "weights.png")
             plots.plot_weights(files["weights_plot"], read_metrics(workdir), self.reward_set.names, title=label)
             if validator.archives:
-                files["pareto_plot"] = os.path.join(workdir, "pareto_front.png")
+                files["pareto_plot"] = str(workdir / "pareto_front.png")
                 plots.plot_fronts(files["pareto_plot"], {mode: a for key, a in validator.archives.items()
                                                          for s, mode in [key.split("/")] if s == split},
                                   title=f"{label} ({split} split)")
         if not validator.archives:
             return None
-        summary = validator.summary(workdir, c.rl.num_steps, timings, files)
-        summary.save(files["summary"])
+        summary = validator.summary(str(workdir), c.rl.num_steps, timings, files)
+        if parallel.is_primary():
+            summary.save(files["summary"])
         return summary
 
 

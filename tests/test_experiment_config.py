@@ -45,6 +45,14 @@ def _set(**values):
     return mutate
 
 
+def _custom_aggregation():
+    """Register a loss aggregation that is not count-normalised (once per process)."""
+    from morl_jax.rl.losses import LOSS_AGGREGATIONS, register_aggregation  # noqa: PLC0415
+
+    if "custom-agg" not in LOSS_AGGREGATIONS:
+        register_aggregation("custom-agg", lambda values, mask, max_length: (values * mask).max())
+
+
 # Every check of `validate`, each with a mutation that trips it and the message it must give (the test below
 # fails when a check has no case here).
 CASES = [
@@ -114,7 +122,21 @@ CASES = [
     (_set(**{"eval.test_split": "validation"}), r"'eval.test_split': equals eval.split"),
     (_set(**{"checkpoint.every": -1}), r"'checkpoint.every': must be >= 0"),
     (_set(**{"checkpoint.max_to_keep": 0}), r"'checkpoint.max_to_keep': must be >= 1"),
-    (_set(**{"mesh.data": 0}), r"'mesh.data': must be -1 \(the rest\) or >= 1"),
+    (_set(**{"mesh.shape.data": 0}), r"'mesh.shape.data': must be -1 \(the rest\) or >= 1"),
+    (_set(**{"mesh.dcn.data": 0}), r"'mesh.dcn.data': must be >= 1 \(slices along this axis\)"),
+    (_set(**{"mesh.shape.fsdp": -1}), r"'mesh.shape': at most one axis may be -1"),
+    (_set(**{"mesh.rules.embed": 3}), r"'mesh.rules.embed': rule 'embed': expected a mesh axis name"),
+    (_set(**{"mesh.rules.mlp": ("tensor", "model")}), r"'mesh.rules.mlp': names mesh axes \['model'\]"),
+    (lambda c: c.mesh.rules.__setattr__("experts", "tensor"), r"unknown config key 'mesh.rules.experts'"),
+    (_set(**{"model.remat": "some"}), r"'model.remat': 'some' is not one of none, full, dots, dots_no_batch"),
+    (_set(**{"model.lora_rank": -1}), r"'model.lora_rank': must be >= 0"),
+    (_set(**{"model.lora_targets": ("q", "qkv")}), r"'model.lora_targets': must be a non-empty subset of .*\['qkv'\]"),
+    (_set(**{"model.scan_layers": True, "weighting.gram_layers": (0, 1)}),
+     r"'weighting.gram_layers': selects layers by index, which a scanned layer stack"),
+    (_set(**{"rl.micro_batches": 0}), r"'rl.micro_batches': must be >= 1"),
+    (_set(**{"rl.micro_batches": 3}), r"'rl.micro_batches': a minibatch of \d+ samples does not split into 3"),
+    (lambda c: _custom_aggregation() or _set(**{"rl.micro_batches": 2, "rl.loss_aggregation": "custom-agg"})(c),
+     r"'rl.micro_batches': gradient accumulation needs a count-normalised loss aggregation"),
 ]
 
 

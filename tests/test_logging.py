@@ -56,7 +56,7 @@ def test_a_remote_workdir_is_rewritten_whole_at_each_row(tmp_path, monkeypatch):
     """Object stores (gs://) cannot append: the record is written whole, with the same rows."""
     from morl_jax import logging as metric_logging  # noqa: PLC0415
 
-    monkeypatch.setattr(metric_logging, "is_remote", lambda path: True)
+    monkeypatch.setattr(metric_logging, "is_remote", lambda path: True)  # the name logging.py calls
     log = MetricLogger(str(tmp_path), total_steps=3, console=False)
     for step in (1, 2):
         log.write(step, {"x": float(step)})

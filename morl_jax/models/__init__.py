@@ -24,7 +24,8 @@ Parameters carry `logical_axes` metadata (`vocab`, `embed`, `heads`, `kv`, `head
 `morl_jax.parallel.state_shardings(state, mesh)` turns them into `NamedSharding`s.
 """
 
-from morl_jax.models.config import ModelConfig, RopeScaling, config_names, get_config, register_config
+from morl_jax.models.config import (LORA_TARGETS, REMAT_POLICIES, ModelConfig, RopeScaling, config_names, get_config,
+                                    register_config)
 from morl_jax.models.hf_checkpoint import from_pretrained, load_config, save_pretrained
 from morl_jax.models.logprobs import head_logprobs, token_logprobs
 from morl_jax.models.sampling import Rollout, filter_logits, generate, generate_text, sample_tokens
@@ -33,7 +34,7 @@ from morl_jax.models.tokenizers import (CharTokenizer, HFTokenizer, Tokenizer, b
 from morl_jax.models.transformer import KVCache, ModelOutput, Transformer, positions_from_mask
 
 __all__ = [
-    "CharTokenizer", "HFTokenizer", "KVCache", "ModelConfig", "ModelOutput", "RopeScaling", "Rollout", "Tokenizer",
+    "LORA_TARGETS", "REMAT_POLICIES", "CharTokenizer", "HFTokenizer", "KVCache", "ModelConfig", "ModelOutput", "RopeScaling", "Rollout", "Tokenizer",
     "Transformer", "bucket_length", "config_names", "decode_completions", "encode_prompt", "encode_prompts", "filter_logits",
     "from_pretrained", "generate", "generate_text", "get_config", "head_logprobs", "load_config", "load_tokenizer",
     "positions_from_mask", "register_config", "sample_tokens", "save_pretrained", "token_logprobs",

@@ -82,3 +82,16 @@ def combine_means(results: list[tuple[int, dict[str, float]]]) -> dict[str, floa
         return dict(shares[0][1])
     total = sum(n for n, _ in shares)
     return {k: float(sum(n * r[k] for n, r in shares) / total) for k in shares[0][1]}
+
+
+def assemble_rows(values: np.ndarray, rows: np.ndarray, num_rows: int) -> np.ndarray:
+    """The global [num_rows, ...] array on every process from each process's `values` of its `rows`."""
+    values = np.asarray(values)
+    full = np.zeros((num_rows,) + values.shape[1:], values.dtype)
+    full[rows] = values
+    if jax.process_count() == 1:
+        return full
+    mine = np.zeros(num_rows, bool)
+    mine[rows] = True
+    owners = np.argmax(np.asarray(multihost_utils.process_allgather(mine)), axis=0)
+    return np.asarray(multihost_utils.process_allgather(full))[owners, np.arange(num_rows)]

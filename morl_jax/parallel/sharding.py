@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import numpy as np
+import optax
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
@@ -199,3 +200,13 @@ def rules_from_config(overrides: Mapping[str, MeshAxes | list[str]] | None = Non
             raise ValueError(f"rule {name!r}: expected a mesh axis name, a sequence of them or None, got {value!r}")
         table[name] = value
     return tuple(table.items())
+
+
+def init_optimizer_state(tx: Any, params: Any, mesh: jax.sharding.Mesh) -> Any:
+    """`tx.init(params)` in one jit: moments sharded like their parameters, counters replicated (an init outside
+    jit would leave the counters on one device, which a multi-process step cannot take)."""
+    replicated = NamedSharding(mesh, PartitionSpec())
+    params_sh = jax.tree.map(lambda x: x.sharding, params)
+    opt_sh = optax.tree_map_params(tx, lambda _, s: s, jax.eval_shape(tx.init, params), params_sh,
+                                   transform_non_params=lambda _: replicated)
+    return jax.jit(tx.init, out_shardings=opt_sh)(params)
