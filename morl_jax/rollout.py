@@ -77,6 +77,8 @@ class Rollouts:
         and the shares are assembled; stateful ones (with `state_dict`, e.g. conciseness's running mean of every
         training length) score the whole batch on every process, so their state stays the same everywhere."""
         n = len(self.prompts)
+        if len(self.scored) == n:  # this process scores every row (one process): the set itself, as it is
+            return rewards(self.prompts, self.completions, **self.columns)
         stateful = [j for j, name in enumerate(rewards.names) if hasattr(rewards[name], "state_dict")]
         stateless = [j for j in range(len(rewards)) if j not in stateful]
         out = np.empty((n, len(rewards)), np.float32)

@@ -9,6 +9,7 @@ import pytest
 
 from morl_jax import experiment_config
 from morl_jax.experiment_config import ConfigError, base_config, load, validate
+from morl_jax.rl.losses import LOSS_AGGREGATIONS, register_aggregation
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
@@ -46,11 +47,16 @@ def _set(**values):
 
 
 def _custom_aggregation():
-    """Register a loss aggregation that is not count-normalised (once per process)."""
-    from morl_jax.rl.losses import LOSS_AGGREGATIONS, register_aggregation  # noqa: PLC0415
-
+    """Register a loss aggregation that is not count-normalised (removed after the test by `_registry_restored`)."""
     if "custom-agg" not in LOSS_AGGREGATIONS:
         register_aggregation("custom-agg", lambda values, mask, max_length: (values * mask).max())
+
+
+@pytest.fixture(autouse=True)
+def _registry_restored():
+    """Other tests read the aggregation registry's names: leave it as it was."""
+    yield
+    LOSS_AGGREGATIONS.pop("custom-agg", None)
 
 
 # Every check of `validate`, each with a mutation that trips it and the message it must give (the test below

@@ -202,11 +202,27 @@ def rules_from_config(overrides: Mapping[str, MeshAxes | list[str]] | None = Non
     return tuple(table.items())
 
 
-def init_optimizer_state(tx: Any, params: Any, mesh: jax.sharding.Mesh) -> Any:
+def optimizer_shardings(opt_state: Any, params: Any, param_shardings: Any, mesh: Any) -> Any:
+    """Shardings of an optimizer state (arrays or shapes): a leaf whose tree path ends with a parameter's path and
+    has its shape (Adam's moments, under any optax wrapper: chain, masked, multi_transform) is sharded like that
+    parameter; counters and the rest are replicated."""
+    replicated = NamedSharding(mesh, PartitionSpec())
+    by_path = {tuple(path): (np.shape(x), sharding) for (path, x), sharding in
+               zip(jax.tree_util.tree_leaves_with_path(params), jax.tree.leaves(param_shardings))}
+
+    def leaf(path, x):
+        for start in range(len(path)):
+            shape, sharding = by_path.get(tuple(path[start:]), (None, None))
+            if sharding is not None and shape == np.shape(x):
+                return sharding
+        return replicated
+
+    return jax.tree_util.tree_map_with_path(leaf, opt_state)
+
+
+def init_optimizer_state(tx: optax.GradientTransformation, params: Any, mesh: jax.sharding.Mesh) -> Any:
     """`tx.init(params)` in one jit: moments sharded like their parameters, counters replicated (an init outside
     jit would leave the counters on one device, which a multi-process step cannot take)."""
-    replicated = NamedSharding(mesh, PartitionSpec())
-    params_sh = jax.tree.map(lambda x: x.sharding, params)
-    opt_sh = optax.tree_map_params(tx, lambda _, s: s, jax.eval_shape(tx.init, params), params_sh,
-                                   transform_non_params=lambda _: replicated)
-    return jax.jit(tx.init, out_shardings=opt_sh)(params)
+    shardings = optimizer_shardings(jax.eval_shape(tx.init, params), params,
+                                    jax.tree.map(lambda x: x.sharding, params), mesh)
+    return jax.jit(tx.init, out_shardings=shardings)(params)
