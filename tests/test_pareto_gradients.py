@@ -2,7 +2,6 @@
 for dominated / outside / masked rows, no NaN anywhere, vmap, and the polar estimator's gradient."""
 
 import jax
-import jax.numpy as jnp
 import moocore
 import numpy as np
 import pytest

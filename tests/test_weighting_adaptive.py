@@ -4,7 +4,6 @@ their formulas written out here (by hand, numpy, moocore finite differences)."""
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import moocore
 import numpy as np
 import pytest

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from morl_jax import weighting
-from morl_jax.checkpointing import Checkpointer
 from morl_jax.rl.advantages import advantages
 from morl_jax.weighting import Signals
 
