@@ -204,8 +204,7 @@ class Validator:
         """The run's summary from the archives."""
         names = list(self.task.objective_names)
         s = self.settings
-        nested = {split: {} for split in s.splits}
-        initial, final, hv, reference = (dict((k, {}) for k in nested) for _ in range(4))
+        initial, final, hv, reference = ({split: {} for split in s.splits} for _ in range(4))
         for key, archive in self.archives.items():
             split, mode = key.split("/")
             initial[split][mode] = dict(zip(names, self.initial[key]))
