@@ -41,6 +41,6 @@ setuptools.setup(
         "smollm2": ["gguf==0.19.0", "accelerate==1.15.0"],
         # Real data: reasoning-gym problem generators (the reasoning_gym task) and parquet files (pyarrow).
         "data": ["reasoning-gym==0.1.25", "pyarrow==26.0.1"],
-        "notebooks": ["nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
+        "notebooks": ["nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29", "ipywidgets>=8"],
     },
 )
