@@ -125,6 +125,14 @@ class Method:
     own_training: tuple[int, float] = (0, 0.0)
 
 
+def _read(path: str) -> str | None:
+    """A file's text, None when it does not exist."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return f.read()
+
+
 class _Log:
     """The `message` sink `train.Experiment.warm_start` writes to."""
 
@@ -183,8 +191,16 @@ class SeedComparison:
             model, _ = load_policy(runs[reward].config, runs[reward].workdir)
             graphdef, state = nnx.split(model)
             params.append(state)
+        # The cached warm start the experts began from; had the cache to be rebuilt (the code or the config changed
+        # since they trained), the start would differ from theirs.
+        marker = os.path.join(first.config.sft.cache_dir, "fingerprint.json")
+        before = _read(marker)
         init_graphdef, init = nnx.split(exp.init_model())
-        start = exp.warm_start(init_graphdef, init, _Log(log))  # the cached warm start the experts began from
+        start = exp.warm_start(init_graphdef, init, _Log(log))
+        if _read(marker) != before:
+            raise ValueError(f"the experts' warm start was not in {first.config.sft.cache_dir} (its fingerprint "
+                             "changed since they were trained: the code or the config differs), so they did not "
+                             "start from the one just trained; remove the experts' directory to retrain them")
         start = jax.device_put(start, jax.tree.leaves(params[0])[0].sharding)
         c = first.config
         evaluator = MixtureEvaluator(exp.task, exp.tokenizer, Experts.stack(graphdef, params, start, rewards),
