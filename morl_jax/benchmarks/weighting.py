@@ -5,7 +5,8 @@ Every optimizer trains the arithmetic benchmark's policy (`configs/arith.py`, on
 time is rollout + rewards + signals + weights + update; the validation an optimizer asks for (hypervolume,
 hypervolume_gradient: one greedy pass over the validation split per step, as in the paper) is reported in its
 own column, as is the signal phase (the Gram matrix's forward and batched backward pass for `gradient`).
-The first `--warmup` steps of every run (compilation) are left out; medians over the rest.
+The first `--warmup` steps of every run (compilation) are left out; medians over the rest, and the fastest step
+(the figure least moved by other jobs on a shared machine: load only ever adds time).
 
     python -m morl_jax.benchmarks.weighting [--steps 12] [--reps 2] [--workdir runs/bench_weighting]
 """
@@ -61,15 +62,16 @@ def main(argv: list[str] | None = None) -> None:
     def median(name, key):
         return statistics.median(r[key] for r in rows[name])
 
-    def training(name):  # the step without the optimizer's own validation
-        return statistics.median(r["time/step_s"] - r["time/eval_s"] for r in rows[name])
+    def training(name, reduce=statistics.median):  # the step without the optimizer's own validation
+        return reduce(r["time/step_s"] - r["time/eval_s"] for r in rows[name])
 
-    base = training("fixed")
+    base, fastest = training("fixed"), training("fixed", min)
     print(f"\nweighting phase cost on {args.config} ({args.reps} x {args.steps - args.warmup} steps each, medians)")
-    print(f"{'optimizer':24s} {'step s':>8s} {'vs fixed':>9s} {'rollout s':>10s} {'signals s':>10s} "
-          f"{'update s':>9s} {'validation s':>13s}")
+    print(f"{'optimizer':24s} {'step s':>8s} {'vs fixed':>9s} {'fastest s':>10s} {'vs fixed':>9s} {'rollout s':>10s} "
+          f"{'signals s':>10s} {'update s':>9s} {'validation s':>13s}")
     for name in OPTIMIZERS:
-        print(f"{name:24s} {training(name):8.3f} {training(name) / base:8.2f}x {median(name, 'time/rollout_s'):10.3f} "
+        print(f"{name:24s} {training(name):8.3f} {training(name) / base:8.2f}x {training(name, min):10.3f} "
+              f"{training(name, min) / fastest:8.2f}x {median(name, 'time/rollout_s'):10.3f} "
               f"{median(name, 'time/signals_s'):10.3f} {median(name, 'time/update_s'):9.3f} "
               f"{median(name, 'time/eval_s'):13.3f}")
     print("\n'step s' excludes the validation an optimizer asks for ('validation s', reported separately);"
