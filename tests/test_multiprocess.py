@@ -1,11 +1,15 @@
 """Two JAX processes on 127.0.0.1 (CPU, gloo collectives), started by launch/multiprocess_cpu.sh as a user would:
 a run stopped after step 2 and resumed from its collective checkpoint gives the metrics of an uninterrupted
-one-process run on the same (fsdp=2) mesh; only process 0 writes the run's files, both write checkpoint shards."""
+one-process run on the same (fsdp=2) mesh; only process 0 writes the run's files, both write checkpoint shards.
+A mesh split over DCN (`mesh.dcn`) puts its outer axis across the processes, and a batch on it is split, scored and
+assembled per process."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,3 +63,36 @@ def test_two_processes_checkpoint_resume_and_match_the_one_process_run(tmp_path)
                                                        "summary.json", "tensorboard"]
     shards = {p.name for p in (multi / "checkpoints" / "3" / "state").iterdir() if p.name.startswith("ocdbt.process")}
     assert shards == {"ocdbt.process_0", "ocdbt.process_1"}
+
+
+DCN_SCRIPT = textwrap.dedent('''
+    import sys
+    import jax, numpy as np
+    from morl_jax import parallel
+
+    parallel.initialize(f"127.0.0.1:{sys.argv[1]}", 2, int(sys.argv[2]))
+    mesh = parallel.make_mesh({"fsdp": -1}, dcn={"data": 2})  # FSDP inside a process, data parallel across the two
+    assert dict(mesh.shape) == {"data": 2, "fsdp": 2, "tensor": 1}, mesh.shape
+    assert [{d.process_index for d in row.flat} for row in mesh.devices] == [{0}, {1}], mesh.devices
+    x = np.arange(8 * 3, dtype=np.float32).reshape(8, 3)
+    with jax.set_mesh(mesh):
+        batch = parallel.put_batch(x, mesh)
+        total = jax.jit(lambda a: (a * a).sum(0))(batch)
+    rows = parallel.rows_to_score(batch.sharding, 8)
+    assert rows.tolist() == list(range(4 * jax.process_index(), 4 * jax.process_index() + 4)), rows
+    np.testing.assert_array_equal(parallel.assemble_rows(x[rows] + 1, rows, 8), x + 1)
+    np.testing.assert_allclose(parallel.gather(total), (x * x).sum(0))
+    print("DCN_OK")
+''')
+
+
+def test_a_dcn_axis_spans_the_processes():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    procs = [subprocess.Popen([sys.executable, "-c", DCN_SCRIPT, port, str(i)], cwd=REPO, text=True, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0 and "DCN_OK" in out, out[-2000:] + err[-4000:]

@@ -1,7 +1,8 @@
 """Device mesh from the config: axes `data`, `fsdp`, `tensor` (automatic sharding, -1 = the rest, any of size 1).
 
 `mesh.shape` is the mesh within one slice (ICI: the fast interconnect); `mesh.dcn` splits the axes further across
-slices (DCN: the data-centre network between TPU slices, or between hosts where devices carry no slice index), so
+slices (DCN: the data-centre network between TPU slices, or between processes where the devices are all in one
+slice or carry no slice index: GPU hosts, CPU processes), so
 `make_mesh({"fsdp": -1}, dcn={"data": 2})` runs FSDP inside each slice and data parallelism across two slices.
 """
 
@@ -59,7 +60,8 @@ def make_mesh(spec: Mapping[str, int] | str | None = None, *, dcn: Mapping[str, 
     """A (data, fsdp, tensor) mesh with `AxisType.Auto` axes over `devices` (default: all devices).
 
     `spec` is the per-slice shape; `dcn` (default: all 1) multiplies each axis by a number of slices. With DCN
-    axes the devices are grouped by TPU slice, or by process where devices have no slice index (GPU hosts, CPU).
+    axes the devices are grouped by TPU slice, or by process where they are all in one slice or have no slice index
+    (GPU hosts, CPU processes under jax.distributed, which all report one slice).
     """
     devices = list(jax.devices() if devices is None else devices)
     auto = (jax.sharding.AxisType.Auto,) * len(MESH_AXES)
@@ -71,7 +73,7 @@ def make_mesh(spec: Mapping[str, int] | str | None = None, *, dcn: Mapping[str, 
         if len(devices) % slices:
             raise ValueError(f"mesh dcn {dcn_sizes} asks for {slices} slices; {len(devices)} devices do not divide")
         sizes = resolve_mesh_shape(spec, len(devices) // slices)
-        by_process = getattr(devices[0], "slice_index", None) is None
+        by_process = len({getattr(d, "slice_index", 0) for d in devices}) == 1
         array = mesh_utils.create_hybrid_device_mesh([sizes[a] for a in MESH_AXES], [dcn_sizes[a] for a in MESH_AXES],
                                                      devices, process_is_granule=by_process)
         return jax.sharding.Mesh(array, MESH_AXES, axis_types=auto)
