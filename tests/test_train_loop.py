@@ -1,11 +1,13 @@
 """The experiment loop end to end on a tiny config: outputs, determinism, resumption, bad input, divergence."""
 
 import os
+import shutil
 
 import jax
 import numpy as np
 import pytest
 from flax import nnx
+from test_checkpointing import _truncate_arrays
 
 from morl_jax import experiment_config, train
 from morl_jax.checkpointing import Checkpointer
@@ -84,6 +86,24 @@ def test_interrupted_run_resumes_to_the_same_numbers(reference_run, tmp_path, st
     assert first is None  # an unfinished run has no summary yet
     assert max(r["step"] for r in read_metrics(str(tmp_path))) == stop_after
     resumed = train.run(_config(), str(tmp_path))
+    assert _comparable(read_metrics(str(tmp_path))) == _comparable(read_metrics(workdir))
+    assert resumed.hypervolume == summary.hypervolume
+    assert resumed.final == summary.final
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # tensorstore futures of the failed read
+def test_a_damaged_newest_checkpoint_is_skipped_and_the_same_command_finishes_the_run(reference_run, tmp_path, capsys):
+    """A preempted copy of the finished run (step 4's arrays cut in half) rerun as it was: it resumes from step 2,
+    names the skipped checkpoint in one line, keeps it, and ends with the reference's numbers."""
+    workdir, summary = reference_run
+    shutil.copytree(workdir, tmp_path, dirs_exist_ok=True)
+    _truncate_arrays(tmp_path / "checkpoints" / "4")
+    capsys.readouterr()
+    resumed = train.run(_config(), str(tmp_path))
+    skipped = [line for line in capsys.readouterr().out.splitlines() if line.startswith("checkpoint step 4 ")]
+    assert len(skipped) == 1 and skipped[0].endswith("resuming from step 2"), skipped
+    assert (tmp_path / "checkpoints.unreadable" / "4").is_dir()
+    assert Checkpointer(str(tmp_path / "checkpoints")).all_steps() == [2, 4]
     assert _comparable(read_metrics(str(tmp_path))) == _comparable(read_metrics(workdir))
     assert resumed.hypervolume == summary.hypervolume
     assert resumed.final == summary.final
