@@ -9,7 +9,7 @@
 #
 #   launch/multiprocess_cpu.sh 2 2 --config=configs/arith.py:size=test --workdir=runs/mp
 #
-# Process 0 prints to the terminal; every process's output also goes to WORKDIR/logs/process_I.log. The script
+# Process 0 prints to the terminal; every process appends its output to WORKDIR/logs/process_I.log. The script
 # waits for all of them and exits non-zero if any failed (the others are stopped). Env: PYTHON (default: .venv's
 # python when present, else python3), PORT.
 set -euo pipefail
@@ -45,9 +45,9 @@ for ((i = 0; i < num_processes; i++)); do
        "PYTHONPATH=$repo${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m morl_jax.main "$@"
        "--coordinator_address=127.0.0.1:$port" "--num_processes=$num_processes" "--process_id=$i")
   if ((i == 0)); then
-    "${cmd[@]}" > >(tee "$log") 2>&1 &
+    "${cmd[@]}" > >(tee -a "$log") 2>&1 &
   else
-    "${cmd[@]}" > "$log" 2>&1 &
+    "${cmd[@]}" >> "$log" 2>&1 &
   fi
   pids+=("$!")
 done
