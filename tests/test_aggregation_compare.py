@@ -12,7 +12,17 @@ from flax import nnx
 
 from morl_jax import ablate, models, tasks
 from morl_jax.aggregation import Experts, MixtureEvaluator
-from morl_jax.aggregation.compare import COLUMNS, JSON, TABLE, SeedComparison, Settings, compare, markdown, method_row
+from morl_jax.aggregation.compare import (
+    COLUMNS,
+    JSON,
+    SHARPEN,
+    TABLE,
+    SeedComparison,
+    Settings,
+    compare,
+    markdown,
+    method_row,
+)
 from morl_jax.rollout import prompt_ids
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,8 +51,8 @@ def comparison():
 def test_every_method_answers_every_preference(comparison):
     c, methods = comparison
     names = [m.name for m in methods]
-    assert names == ["SFT start", "best expert", "soup", "logprob", "prob", "hidden", "task_vectors",
-                     "hidden+search", "linucb", "thompson", "router"]
+    assert names == ["SFT start", "best expert", "best expert, tuned T", "soup", "logprob", "prob", "hidden",
+                     "task_vectors", "hidden+search", "linucb", "thompson", "router"]
     for m in methods:
         assert m.points.shape == (6, 3) and np.all(np.isfinite(m.points)), m.name
     rows = [method_row(m, c) for m in methods]
@@ -65,6 +75,14 @@ def test_a_vertex_preference_gives_that_expert_at_every_level(comparison):
     chosen = by_name["best expert"].weights
     for i in range(len(c.preferences)):
         np.testing.assert_array_equal(by_name["best expert"].points[i], c.point("soup", chosen[i], "test")[0])
+    tuned = by_name["best expert, tuned T"]
+    assert np.all(np.count_nonzero(tuned.weights, axis=1) == 1) and set(tuned.weights.max(axis=1)) <= set(SHARPEN)
+    for i, p in enumerate(c.preferences):
+        np.testing.assert_array_equal(tuned.points[i], c.point("hidden", tuned.weights[i], "test")[0])
+        # its candidates include every expert at T (s = 1), so on validation it never does worse than `best expert`
+        tuned_u, best_u = (c.utility(c.point(level, w[i], "validation")[0], p)
+                           for level, w in (("hidden", tuned.weights), ("soup", chosen)))
+        assert tuned_u >= best_u - 1e-12
     np.testing.assert_array_equal(by_name["SFT start"].points[0],
                                   c.point("task_vectors", np.zeros(3), "test")[0])
 
@@ -112,4 +130,4 @@ def test_the_command_end_to_end(tmp_path):
     assert [r["method"] for r in rows[0]][-1] == "dynamic (gradient)"
     assert os.path.exists(os.path.join(tmp_path, TABLE))
     with open(os.path.join(tmp_path, JSON)) as f:
-        assert len(json.load(f)["rows"]["0"]) == 12
+        assert len(json.load(f)["rows"]["0"]) == 13

@@ -17,6 +17,9 @@ preference against the single-policy dynamic-weighting baseline, in one table.
      sampled preferences, then greedy for p;
    * `router`: a preference -> mixing-weights network trained by REINFORCE on sampled preferences;
    * `best expert`: for each p, the expert whose validation point has the best utility (no combination);
+   * `best expert, tuned T`: the same choice among every expert at every sampling temperature T / s for s in
+     `SHARPEN` (the hidden level at weights s·e_k is exactly expert k at T / s; weights that sum above 1, which
+     the searches may pick, sharpen like this, so this is the baseline a searched gain must beat);
    * `dynamic (<weighting>)`: the single policy trained with adaptive weights; for each p, the checkpoint whose
      validation point has the best utility (what one run offers);
    * `SFT start`: the shared start, for reference.
@@ -63,6 +66,7 @@ from morl_jax.logging import read_metrics  # noqa: E402
 
 TABLE, JSON, FIGURE = "meta_policy.md", "meta_policy.json", "fronts.png"
 DYNAMIC = "dynamic"
+SHARPEN = (1.0, 1.25, 1.5, 2.0)  # `best expert, tuned T`: expert k at temperature T / s
 
 
 @dataclasses.dataclass(frozen=True)
@@ -350,6 +354,16 @@ class SeedComparison:
         method.points = np.array([self._test(method, "soup", w) for w in method.weights])
         return method
 
+    def tuned_expert(self) -> Method:
+        """For each p, the (expert, temperature) with the best validation utility; served as one expert (1 forward
+        per token; its decode time is not the hidden aggregate's, so none is recorded)."""
+        method = Method("best expert, tuned T", "none", np.zeros(0))
+        candidates = np.array([s * e for e in np.eye(len(self.experts)) for s in SHARPEN])
+        validation = np.array([self.point("hidden", w, self.splits[0])[0] for w in candidates])
+        method.weights = candidates[self._select(validation)]
+        method.points = np.array([self.point("hidden", w, self.splits[1])[0] for w in method.weights])
+        return method
+
     def start(self) -> Method:
         method = Method("SFT start", "none", np.zeros(0), uses_experts=False)
         point = self._test(method, "task_vectors", np.zeros(len(self.experts)))  # θ0 + 0 · τ = θ0 exactly
@@ -376,7 +390,7 @@ class SeedComparison:
 
     def run(self) -> list[Method]:
         s = self.settings
-        methods = [self.start(), self.best_expert()]
+        methods = [self.start(), self.best_expert(), self.tuned_expert()]
         for aggregator in s.sweep_levels:
             self.log(f"seed {self.seed}: preference sweep, {aggregator}")
             methods.append(self.sweep(aggregator))
