@@ -34,7 +34,7 @@ class HostRecord:
 
 def trainable(params: nnx.State, adapters_only: bool) -> nnx.State:
     """The parameters that train (and are checkpointed): all, or only the LoRA adapters."""
-    return params.filter(nnx.LoRAParam) if adapters_only else params
+    return nnx.filter_state(params, nnx.LoRAParam) if adapters_only else params
 
 
 def with_trainable(params: nnx.State, part: nnx.State, adapters_only: bool) -> nnx.State:

@@ -5,6 +5,7 @@ import shutil
 
 import jax
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 from flax import nnx
 from test_checkpointing import _truncate_arrays
@@ -187,3 +188,22 @@ def test_fixed_weights_default_to_the_tasks_when_unset(tmp_path):
     config.weighting.weights = (1.0, 3.0)
     exp = train.Experiment(config, str(tmp_path))
     np.testing.assert_allclose(exp.weight_opt.init(2).weights, [0.25, 0.75], rtol=1e-6)
+
+
+def test_a_lora_run_checkpoints_only_the_adapters_and_resumes_to_the_same_numbers(tmp_path):
+    """LoRA runs train, checkpoint and restore only the adapters (and their optimizer state); the frozen base comes
+    back from the warm start, so a run killed after step 2 and rerun ends with the uninterrupted run's numbers."""
+    config = _config()
+    config.model.lora_rank, config.rl.num_steps = 2, 3
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    summary = train.run(config, str(whole))
+    train.run(config, str(parts), stop_after=2)
+    metadata = ocp.StandardCheckpointer().metadata(parts / "checkpoints" / "2" / "state")
+    paths = [jax.tree_util.keystr(p) for p, _ in
+             jax.tree_util.tree_flatten_with_path(getattr(metadata, "item_metadata", metadata).tree)[0]]
+    params = [p for p in paths if p.startswith("['policy']['params']")]
+    assert params and all("['lora_a']" in p or "['lora_b']" in p for p in params), params
+    assert not [p for p in paths if "['policy']" in p and "lora_" not in p and p.endswith("['value']")]
+    resumed = train.run(config, str(parts))
+    assert _comparable(read_metrics(str(parts))) == _comparable(read_metrics(str(whole)))
+    assert resumed.final == summary.final
