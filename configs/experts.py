@@ -18,7 +18,7 @@ directory. A sweep file of `morl_jax.ablate` (which trains them, resumably, and 
 Everything else is configs/arith.py (task, model, SFT, sampling, GRPO), so every expert starts from the same
 cached warm start. What differs: 60 RL steps (arith.py: 100), aiming at three experts, the baseline and the
 comparison in 30 minutes on two CPU cores (measured on two cores shared with other runs: 37 min of RL, the
-dynamic baseline 20 of them, plus 9 min of comparison and 10.5 of SFT; docs/results/meta_policy.md); validation
+dynamic baseline 20 of them, plus 7-9 min of comparison and 10.5 of SFT; docs/results/meta_policy.md); validation
 on 100 prompts x 2 samples (arith.py: x 4), the protocol the comparison evaluates every aggregate with, at the
 start and the end for experts and every 10 steps for the dynamic baseline (the points of its checkpoints are what
 it offers for each preference).
