@@ -4,10 +4,11 @@ hypervolume-guided and gradient-based methods (and hypervolume_gradient), per al
     python -m morl_jax.ablate --config=configs/ablations/dynamic_weighting.py --workdir=runs/dynamic_weighting
     python -m morl_jax.ablate --config=configs/ablations/dynamic_weighting.py:full --workdir=runs/dw_full
 
-`cpu` (default, about 45 minutes on 2 cores): GRPO with the three fixed weightings, `gradient` and
-`hypervolume_gradient`; RLOO with accuracy-focused fixed weights and `hypervolume` (the meta-reward rescales the
-rewards, which only an estimator that is not scale-invariant notices); SAW with GRPO; GDPO with balanced weights;
-3 seeds of RL from one warm start, 40 RL steps (`arith.py:size=ablation`).
+`cpu` (default): GRPO with the three fixed weightings, `gradient` and `hypervolume_gradient`; RLOO with
+accuracy-focused fixed weights and `hypervolume` (the meta-reward rescales the rewards, which only an estimator
+that is not scale-invariant notices); SAW with GRPO; GDPO with balanced weights; 3 seeds of RL from one warm start,
+40 RL steps (`arith.py:size=ablation`). Measured: 72 minutes of RL on 2 cores shared with other jobs, about 46
+minutes at each cell's quietest time (docs/results/dynamic_weighting.md).
 `full`: {grpo, rloo, reinforce_pp} x {3 fixed, hypervolume, hypervolume_gradient, gradient} x 3 seeds at the demo
 size (100 steps), plus the SAW and GDPO rows; `hypervolume` under the scale-invariant GRPO and REINFORCE++ runs
 with `weighting.allow_scale_only=True`, to show that it changes nothing there.
