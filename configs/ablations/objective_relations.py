@@ -8,7 +8,8 @@ starting policy (first step's samples) beside each result, so the relation is me
 
     python -m morl_jax.ablate --config=configs/ablations/objective_relations.py --workdir=runs/objective_relations
 
-`cpu` (default): 3 sets x 2 weightings x 3 seeds at `arith.py:size=ablation`; `test`: a tiny variant.
+`cpu` (default): 3 sets x 2 weightings x 3 seeds at `arith.py:size=ablation` (measured: 34 minutes on 2 cores
+shared with other jobs, docs/results/objective_relations.md); `test`: a tiny variant.
 """
 
 from morl_jax.ablate import Sweep
