@@ -1,10 +1,11 @@
 """Cost of the weighting phase: RL step time of each weight optimizer relative to `fixed`, in one run.
 
 Every optimizer trains the arithmetic benchmark's policy (`configs/arith.py`, one shared SFT warm start) for
-`--steps` RL steps, `--reps` times, the optimizers taking turns so machine load affects them alike. A step's
-time is rollout + rewards + signals + weights + update; the validation an optimizer asks for (hypervolume,
-hypervolume_gradient: one greedy pass over the validation split per step, as in the paper) is reported in its
-own column, as is the signal phase (the Gram matrix's forward and batched backward pass for `gradient`).
+`--steps` RL steps, `--reps` times, the optimizers taking turns (every other repetition in reverse order) so
+machine load affects them alike. A step's time is rollout + rewards + signals + weights + update; the validation
+an optimizer asks for (hypervolume, hypervolume_gradient: one greedy pass over the validation split per step, as
+in the paper) is reported in its own column, as is the signal phase (the Gram matrix's forward and batched
+backward pass for `gradient`).
 The first `--warmup` steps of every run (compilation) are left out; medians over the rest, and the fastest step
 (the figure least moved by other jobs on a shared machine: load only ever adds time).
 
@@ -55,8 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workdir", default=os.path.join("runs", "bench_weighting"))
     args = ap.parse_args(argv)
     rows = {name: [] for name in OPTIMIZERS}
-    for rep in range(args.reps):
-        for name, overrides in OPTIMIZERS.items():
+    for rep in range(args.reps):  # odd repetitions run in reverse order, so a load that drifts hits all alike
+        for name, overrides in list(OPTIMIZERS.items())[::-1 if rep % 2 else 1]:
             rows[name] += run_once(name, overrides, args, rep)
 
     def median(name, key):
