@@ -16,9 +16,10 @@ directory. A sweep file of `morl_jax.ablate` (which trains them, resumably, and 
   size     cpu (default) or test (seconds; for the test suite)
 
 Everything else is configs/arith.py (task, model, SFT, sampling, GRPO), so every expert starts from the same
-cached warm start. What differs: 60 RL steps (arith.py: 100), aiming at three experts, the baseline and the
-comparison in 30 minutes on two CPU cores (measured on two cores shared with other runs: 37 min of RL, the
-dynamic baseline 20 of them, plus 7-9 min of comparison and 10.5 of SFT; docs/results/meta_policy.md); validation
+cached warm start. What differs: 60 RL steps (arith.py: 100), so that three experts, the baseline and the
+comparison fit in 30 minutes on two CPU cores (measured from scratch on two quiet cores: 16.5 min, of which SFT
+2.5, RL 11.7 with the dynamic baseline 3.8, comparison 4.8; about 55 min on cores shared with other runs;
+docs/results/meta_policy.md); validation
 on 100 prompts x 2 samples (arith.py: x 4), the protocol the comparison evaluates every aggregate with, at the
 start and the end for experts and every 10 steps for the dynamic baseline (the points of its checkpoints are what
 it offers for each preference).
