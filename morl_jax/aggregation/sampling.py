@@ -25,7 +25,7 @@ from flax import nnx, struct
 from morl_jax.aggregation.experts import Experts
 from morl_jax.aggregation.levels import Aggregator, check_weights, get_aggregator
 from morl_jax.models import KVCache, positions_from_mask
-from morl_jax.models.sampling import NOISE_BUDGET, sample_from_noise
+from morl_jax.models.sampling import NOISE_BUDGET, check_sampling_options, sample_from_noise
 
 
 @struct.dataclass
@@ -141,15 +141,7 @@ def generate(aggregator: str | Aggregator, experts: Experts, weights: Any, promp
     shape and static option; the weights are traced, so a sweep over weight vectors compiles once.
     """
     agg = get_aggregator(aggregator)
-    if max_new_tokens <= 0:
-        raise ValueError(f"aggregation.generate: max_new_tokens must be > 0, got {max_new_tokens}")
-    if not 0.0 < top_p <= 1.0:
-        raise ValueError(f"aggregation.generate: top_p must be in (0, 1], got {top_p}")
-    if top_k < 0:
-        raise ValueError(f"aggregation.generate: top_k must be >= 0, got {top_k}")
-    if temperature <= 0:
-        raise ValueError(f"aggregation.generate: temperature must be > 0 (use greedy=True for argmax), got "
-                         f"{temperature}")
+    check_sampling_options("aggregation.generate", max_new_tokens, temperature, top_k, top_p)
     if np.ndim(prompt_tokens) != 2 or np.shape(prompt_tokens) != np.shape(prompt_mask):
         raise ValueError(f"aggregation.generate: prompt_tokens and prompt_mask must both be [B, P], got "
                          f"{np.shape(prompt_tokens)} and {np.shape(prompt_mask)}")

@@ -9,7 +9,7 @@ repeated calls with the same shapes reuse one compilation; `temperature`, `eos_i
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -163,6 +163,18 @@ _generate_jit = jax.jit(_generate, static_argnames=("graphdef", "max_new_tokens"
 SHRINK_TO = 8
 
 
+def check_sampling_options(caller: str, max_new_tokens: int, temperature: Any, top_k: int, top_p: float) -> None:
+    """Errors naming `caller` for sampling options out of range (a traced temperature is not checked)."""
+    if max_new_tokens <= 0:
+        raise ValueError(f"{caller}: max_new_tokens must be > 0, got {max_new_tokens}")
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"{caller}: top_p must be in (0, 1], got {top_p}")
+    if top_k < 0:
+        raise ValueError(f"{caller}: top_k must be >= 0, got {top_k}")
+    if isinstance(temperature, (int, float, np.number)) and temperature <= 0:
+        raise ValueError(f"{caller}: temperature must be > 0 (use greedy=True for argmax), got {temperature}")
+
+
 def generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array, prompt_mask: jax.Array,
              key: jax.Array, *, max_new_tokens: int, eos_id: int | Sequence[int] | None, pad_id: int,
              temperature: float | jax.Array = 1.0, top_k: int = 0, top_p: float = 1.0,
@@ -177,16 +189,9 @@ def generate(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens: jax.Array,
     temperature-scaled distribution before top-k/top-p filtering (what `token_logprobs(..., temperature)`
     recomputes for training).
     """
-    if max_new_tokens <= 0:
-        raise ValueError(f"generate: max_new_tokens must be > 0, got {max_new_tokens}")
-    if not 0.0 < top_p <= 1.0:
-        raise ValueError(f"generate: top_p must be in (0, 1], got {top_p}")
-    if top_k < 0:
-        raise ValueError(f"generate: top_k must be >= 0, got {top_k}")
+    check_sampling_options("generate", max_new_tokens, temperature, top_k, top_p)
     if shrink_to < 0:
         raise ValueError(f"generate: shrink_to must be >= 0, got {shrink_to}")
-    if isinstance(temperature, (int, float)) and temperature <= 0:
-        raise ValueError(f"generate: temperature must be > 0 (use greedy=True for argmax), got {temperature}")
     return _generate_jit(graphdef, state, prompt_tokens, prompt_mask, key, jnp.asarray(temperature, jnp.float32),
                          jnp.asarray(_eos_ids(eos_id), jnp.int32), jnp.asarray(pad_id, jnp.int32),
                          max_new_tokens=int(max_new_tokens), top_k=int(top_k), top_p=float(top_p),
