@@ -11,7 +11,7 @@
 #
 # Process 0 prints to the terminal; every process appends its output to WORKDIR/logs/process_I.log. The script
 # waits for all of them and exits non-zero if any failed (the others are stopped). Env: PYTHON (default: .venv's
-# python when present, else python3), PORT.
+# python when present, else python3), PORT, XLA_FLAGS (kept; the device count is added to them).
 set -euo pipefail
 
 if [[ $# -lt 3 ]]; then
@@ -41,7 +41,7 @@ stop_all() { kill "${pids[@]}" 2>/dev/null || true; }
 trap stop_all INT TERM
 for ((i = 0; i < num_processes; i++)); do
   log="$workdir/logs/process_$i.log"
-  cmd=(env "XLA_FLAGS=--xla_force_host_platform_device_count=$devices" JAX_PLATFORMS=cpu
+  cmd=(env "XLA_FLAGS=${XLA_FLAGS:+$XLA_FLAGS }--xla_force_host_platform_device_count=$devices" JAX_PLATFORMS=cpu
        "PYTHONPATH=$repo${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m morl_jax.main "$@"
        "--coordinator_address=127.0.0.1:$port" "--num_processes=$num_processes" "--process_id=$i")
   if ((i == 0)); then

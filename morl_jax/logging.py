@@ -18,12 +18,25 @@ import jax
 import numpy as np
 import tqdm
 from etils import epath
-from tensorboardX import SummaryWriter
 
 from morl_jax.paths import is_remote
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
+
+
+def summary_writer_class() -> type:
+    """tensorboardX's SummaryWriter, imported on first use. tensorboardX imports torch whenever it is installed (1.4 s
+    of every process's start-up) only to accept torch tensors; we log floats, so torch is hidden from that import."""
+    if "torch" in sys.modules:
+        from tensorboardX import SummaryWriter  # noqa: PLC0415
+        return SummaryWriter
+    sys.modules["torch"] = None  # `import torch` raises ImportError, tensorboardX's path when torch is absent
+    try:
+        from tensorboardX import SummaryWriter  # noqa: PLC0415
+    finally:
+        del sys.modules["torch"]
+    return SummaryWriter
 
 
 def to_python(value: Any) -> Any:
@@ -96,7 +109,7 @@ class MetricLogger:
         path.write_text("".join(self._rows))
         if not is_remote(path):
             self._file = path.open("a")
-        self._tb = SummaryWriter(str(self.workdir / TENSORBOARD_DIR), purge_step=kept + 1, flush_secs=30)
+        self._tb = summary_writer_class()(str(self.workdir / TENSORBOARD_DIR), purge_step=kept + 1, flush_secs=30)
 
     def write(self, step: int, metrics: Mapping[str, Any]) -> None:
         """Record one row of metrics for `step` (scalars; lists are written to JSONL only)."""

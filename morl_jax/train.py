@@ -19,7 +19,7 @@ import numpy as np
 from etils import epath
 from flax import nnx
 
-from morl_jax import experiment_config, models, parallel, plots, sft, tasks
+from morl_jax import experiment_config, models, parallel, sft, tasks
 from morl_jax.checkpointing import Checkpointer
 from morl_jax.evaluate import EvalSettings, Summary, Validator
 from morl_jax.logging import MetricLogger, read_metrics
@@ -293,6 +293,8 @@ class Experiment:
         label = f"{c.task.name}: {c.rl.estimator}, {c.weighting.name}"
         split = c.eval.test_split or c.eval.split
         if c.log.plots and parallel.is_primary():
+            from morl_jax import plots  # noqa: PLC0415  (matplotlib, only for runs that plot)
+
             files["weights_plot"] = str(workdir / "weights.png")
             plots.plot_weights(files["weights_plot"], read_metrics(workdir), self.reward_set.names, title=label)
             if validator.archives:

@@ -17,8 +17,12 @@ OVERRIDES = ["--config=configs/arith.py:size=test", "--config.rl.num_steps=3", "
              "--config.mesh.shape.data=1", "--config.mesh.shape.fsdp=-1"]
 
 
-def _env(**extra):
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_PLATFORMS")}
+def _env(devices=None, **extra):
+    """This environment (the suite's XLA flags) with `devices` CPU devices per process when given."""
+    env = {k: v for k, v in os.environ.items() if k != "JAX_PLATFORMS"}
+    if devices:
+        env.update(XLA_FLAGS=f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}",
+                   JAX_PLATFORMS="cpu")
     env.update(PYTHON=sys.executable, **extra)
     return env
 
@@ -51,7 +55,7 @@ def test_two_processes_checkpoint_resume_and_match_the_one_process_run(tmp_path)
     assert "(2 processes, 2 devices)" in result.stdout
     reference = subprocess.run([sys.executable, "-m", "morl_jax.main"] + OVERRIDES + [f"--workdir={single}"],
                                cwd=REPO, text=True, capture_output=True, timeout=900,
-                               env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu"))
+                               env=_env(devices=2))
     assert reference.returncode == 0, reference.stderr[-3000:]
     got, want = _rows(multi), _rows(single)
     assert [r["step"] for r in got] == [0, 1, 2, 3]
@@ -90,7 +94,7 @@ def test_a_dcn_axis_spans_the_processes():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
-    env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    env = _env(devices=2)
     procs = [subprocess.Popen([sys.executable, "-c", DCN_SCRIPT, port, str(i)], cwd=REPO, text=True, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
     outputs = [p.communicate(timeout=300) for p in procs]

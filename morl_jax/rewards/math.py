@@ -18,7 +18,6 @@ import re
 import threading
 from typing import Any, Sequence
 
-import math_verify
 import numpy as np
 
 from morl_jax.rewards.registry import register_reward_fn
@@ -84,6 +83,8 @@ def _timeouts() -> dict[str, Any]:
 
 def equivalent(answer: str, gold: str) -> bool:
     """math-verify equivalence of a predicted answer and a gold answer, both LaTeX without `$` delimiters."""
+    import math_verify  # noqa: PLC0415  (sympy and its LaTeX parser: 0.3 s of start-up for runs that never call it)
+
     timeouts = _timeouts()
     gold_parsed = math_verify.parse(f"${gold}$", **timeouts)
     answer_parsed = math_verify.parse(f"${answer}$", **timeouts)
