@@ -16,6 +16,7 @@ FAST_COMPILE_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusio
 os.environ["XLA_FLAGS"] = f"{FAST_COMPILE_XLA_FLAGS} {os.environ.get('XLA_FLAGS', '')}".strip()
 
 import hypothesis  # noqa: E402
+import pytest  # noqa: E402
 
 hypothesis.settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 hypothesis.settings.register_profile("dev", deadline=None)
@@ -30,9 +31,18 @@ def pytest_collection_modifyitems(config, items):
     """Slow tests run only when asked for with `-m slow`."""
     if "slow" in (config.getoption("-m") or ""):
         return
-    import pytest
-
     skip = pytest.mark.skip(reason="slow: run with -m slow")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def one_subprocess_job_at_a_time(tmp_path_factory):
+    """A lock the xdist workers share: the notebook kernels and the two-process job never run at the same time (a
+    kernel beside the two-process job was seen to stall for 600 s after its last cell, 3 times in about 15 runs)."""
+    import fcntl
+
+    with open(tmp_path_factory.getbasetemp().parent / "subprocess_job.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -43,7 +43,7 @@ def _close(a, b, path="row"):
         assert a == b, (path, a, b)
 
 
-def test_two_processes_checkpoint_resume_and_match_the_one_process_run(tmp_path):
+def test_two_processes_checkpoint_resume_and_match_the_one_process_run(tmp_path, one_subprocess_job_at_a_time):
     launch = [str(REPO / "launch" / "multiprocess_cpu.sh"), "2", "1"]
     multi, single = tmp_path / "two_processes", tmp_path / "one_process"
     port = str(20000 + os.getpid() % 20000)
