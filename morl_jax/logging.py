@@ -28,14 +28,14 @@ TENSORBOARD_DIR = "tensorboard"
 def summary_writer_class() -> type:
     """tensorboardX's SummaryWriter, imported on first use. tensorboardX imports torch whenever it is installed (1.4 s
     of every process's start-up) only to accept torch tensors; we log floats, so torch is hidden from that import."""
-    if "torch" in sys.modules:
-        from tensorboardX import SummaryWriter  # noqa: PLC0415
-        return SummaryWriter
-    sys.modules["torch"] = None  # `import torch` raises ImportError, tensorboardX's path when torch is absent
+    hide = "torch" not in sys.modules
+    if hide:
+        sys.modules["torch"] = None  # `import torch` raises ImportError, tensorboardX's path when torch is absent
     try:
         from tensorboardX import SummaryWriter  # noqa: PLC0415
     finally:
-        del sys.modules["torch"]
+        if hide:
+            del sys.modules["torch"]
     return SummaryWriter
 
 

@@ -1,6 +1,7 @@
 """Shared pytest configuration: markers, a deterministic hypothesis profile, a persistent XLA compilation cache and
 fast-compiling XLA flags."""
 
+import fcntl
 import os
 
 # Compiled programs are cached on disk and shared by the xdist workers, the subprocess tests and later runs
@@ -41,8 +42,6 @@ def pytest_collection_modifyitems(config, items):
 def one_subprocess_job_at_a_time(tmp_path_factory):
     """A lock the xdist workers share: the notebook kernels and the two-process job never run at the same time (a
     kernel beside the two-process job was seen to stall for 600 s after its last cell, 3 times in about 15 runs)."""
-    import fcntl
-
     with open(tmp_path_factory.getbasetemp().parent / "subprocess_job.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
