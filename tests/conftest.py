@@ -38,10 +38,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session")
+def sft_cache(tmp_path_factory):
+    """One warm-start cache for the loop tests of a worker (`sft.cache_dir`): runs of the test config with the same
+    SFT settings train it once and restore it after (it holds one fingerprint: other settings retrain it)."""
+    return str(tmp_path_factory.mktemp("sft_cache"))
+
+
 @pytest.fixture
 def one_subprocess_job_at_a_time(tmp_path_factory):
-    """A lock the xdist workers share: the notebook kernels and the two-process job never run at the same time (a
-    kernel beside the two-process job was seen to stall for 600 s after its last cell, 3 times in about 15 runs)."""
+    """A lock the xdist workers share: the notebook kernel and the two-process job never run at the same time (a
+    kernel beside the two-process job was seen to stall for 600 s after its last cell, 3 times in about 15 runs).
+    Under `make test` (--dist loadgroup) their xdist group puts them on one worker, so the lock is never contended;
+    it keeps other ways of running the suite safe."""
     with open(tmp_path_factory.getbasetemp().parent / "subprocess_job.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield

@@ -10,6 +10,7 @@ import pytest
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
+jupyter_client = pytest.importorskip("jupyter_client")
 
 COLABS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "colabs")
 NOTEBOOKS = sorted(glob.glob(os.path.join(COLABS, "*.ipynb")))
@@ -39,14 +40,33 @@ def test_notebook_is_ready_for_colab(path):
     assert not re.search(r"/work/|/tmp/|\.\./shared", sources), f"{name} names a path outside the repository"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
-def test_notebook_runs(path, tmp_path, monkeypatch, one_subprocess_job_at_a_time):
+@pytest.mark.xdist_group("subprocess_jobs")  # one worker runs it and the two-process job one after the other
+def test_every_notebook_runs(tmp_path, monkeypatch, one_subprocess_job_at_a_time):
+    """All notebooks in one kernel, one after another (kernel start, imports and shared compilations once): before
+    each, the namespace is reset and the working directory is the notebook's own, so none can lean on another."""
     monkeypatch.setenv(SMALL_FLAG, "1")  # the kernel inherits it: every notebook's SMALL settings
-    nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", shutdown_kernel="immediate",
-                                     resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()  # raises CellExecutionError naming the failing cell
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
-    setup = next(cell for cell in nb.cells if cell.cell_type == "code")
-    assert any("SMALL = True" in o.get("text", "") for o in setup.outputs), "the notebook did not see SMALL"
+    kernel = jupyter_client.KernelManager(kernel_name="python3")
+    kernel.start_kernel(cwd=str(tmp_path))
+    try:
+        for path in NOTEBOOKS:
+            name = os.path.basename(path)
+            workdir = tmp_path / name.removesuffix(".ipynb")
+            workdir.mkdir()
+            nb = nbformat.read(path, as_version=4)
+            fresh = nbformat.v4.new_code_cell(f"%reset -f\nimport os\nos.chdir({str(workdir)!r})\n"
+                                              "import matplotlib.pyplot\nmatplotlib.pyplot.close('all')")
+            nb.cells.insert(0, fresh)
+            client = nbclient.NotebookClient(nb, km=kernel, timeout=600)
+            try:
+                client.execute()
+            except nbclient.exceptions.CellExecutionError as error:
+                raise AssertionError(f"{name} failed:\n{error}") from None
+            finally:
+                if client.kc is not None:
+                    client.kc.stop_channels()
+            errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+            assert not errors, name
+            setup = [cell for cell in nb.cells if cell.cell_type == "code"][1]  # the notebook's own first cell
+            assert any("SMALL = True" in o.get("text", "") for o in setup.outputs), f"{name} did not see SMALL"
+    finally:
+        kernel.shutdown_kernel(now=True)

@@ -12,6 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 OVERRIDES = ["--config=configs/arith.py:size=test", "--config.rl.num_steps=3", "--config.sft.steps=2",
              "--config.mesh.shape.data=1", "--config.mesh.shape.fsdp=-1"]
@@ -43,6 +45,7 @@ def _close(a, b, path="row"):
         assert a == b, (path, a, b)
 
 
+@pytest.mark.xdist_group("subprocess_jobs")  # one worker runs it and the notebooks one after the other
 def test_two_processes_checkpoint_resume_and_match_the_one_process_run(tmp_path, one_subprocess_job_at_a_time):
     launch = [str(REPO / "launch" / "multiprocess_cpu.sh"), "2", "1"]
     multi, single = tmp_path / "two_processes", tmp_path / "one_process"

@@ -46,14 +46,18 @@ def naive_gradients(graphdef, params, ref_params, batch, settings, chosen):
     """K separate value-and-grad passes of the update's own loss, one objective's advantages at a time."""
     adv = objective_advantages(settings.estimator, batch.rewards, settings.group_size)
     ref = reference_logprobs(graphdef, ref_params, batch, settings)
+
+    @jax.jit  # one program for the K passes (run op by op, this test compiled ~230 small programs)
+    @jax.grad
+    def grad(p, objective_adv):
+        logp = completion_logprobs(graphdef, p, batch, settings)
+        return policy_loss(logp, batch.old_logprobs, objective_adv, batch.completion_mask,
+                           clip_low=settings.clip_low, clip_high=settings.clip_high, ref_logprobs=ref,
+                           kl_coef=settings.kl_coef, kl_estimator=settings.kl_estimator)[0]
+
     out = []
     for k in range(K):
-        def loss(p):
-            logp = completion_logprobs(graphdef, p, batch, settings)
-            return policy_loss(logp, batch.old_logprobs, adv[:, k], batch.completion_mask,
-                               clip_low=settings.clip_low, clip_high=settings.clip_high, ref_logprobs=ref,
-                               kl_coef=settings.kl_coef, kl_estimator=settings.kl_estimator)[0]
-        leaves = jax.tree_util.tree_flatten_with_path(jax.grad(loss)(params))[0]
+        leaves = jax.tree_util.tree_flatten_with_path(grad(params, adv[:, k]))[0]
         out.append(np.concatenate([np.ravel(x) for path, x in leaves if chosen(path)]).astype(np.float64))
     return out
 
@@ -100,12 +104,14 @@ def test_fused_update_uses_the_updates_own_gradient(setup):
     adv = batch_advantages(batch, weights, settings)
     ref = reference_logprobs(graphdef, ref_params, batch, settings)
 
+    @jax.jit
+    @jax.grad
     def loss(p):
         logp = completion_logprobs(graphdef, p, batch, settings)
         return policy_loss(logp, batch.old_logprobs, adv, batch.completion_mask, clip_high=0.2, ref_logprobs=ref,
                            kl_coef=0.05)[0]
 
-    expected = jax.grad(loss)(params)
+    expected = loss(params)
     for a, b in zip(jax.tree.leaves(combined), jax.tree.leaves(expected)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
     tx = build_optimizer(settings.optimizer)

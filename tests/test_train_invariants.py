@@ -16,10 +16,9 @@ from morl_jax.models import sampling
 from morl_jax.rl import step as rl_step
 from morl_jax.rollout import RolloutCollector
 
-
-@pytest.fixture(scope="module")
-def sft_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("sft_cache"))
+# One xdist worker runs every arithmetic-loop module (`make test` uses --dist loadgroup): they share its compiled
+# programs and its warm-start cache.
+pytestmark = pytest.mark.xdist_group("arith_loop")
 
 
 def config(sft_cache, *overrides):

@@ -15,10 +15,16 @@ from morl_jax.checkpointing import Checkpointer
 from morl_jax.evaluate import Summary
 from morl_jax.logging import read_metrics
 from morl_jax.rewards import RewardFunctionError, RewardSet
+from morl_jax.run_state import RunState
+
+# One xdist worker runs every arithmetic-loop module (`make test` uses --dist loadgroup): they share its compiled
+# programs and its warm-start cache.
+pytestmark = pytest.mark.xdist_group("arith_loop")
 
 
-def _config(variant="", **rl):
+def _config(variant="", sft_cache="", **rl):
     c = experiment_config.load(f"arith.py:size=test{',' + variant if variant else ''}")
+    c.sft.cache_dir = sft_cache
     for key, value in rl.items():
         c.rl[key] = value
     return c
@@ -30,9 +36,9 @@ def _comparable(rows):
 
 
 @pytest.fixture(scope="module")
-def reference_run(tmp_path_factory):
+def reference_run(tmp_path_factory, sft_cache):
     workdir = str(tmp_path_factory.mktemp("reference"))
-    config = _config()
+    config = _config(sft_cache=sft_cache)
     config.log.plots = True
     summary = train.run(config, workdir)
     return workdir, summary
@@ -67,7 +73,7 @@ def test_a_run_writes_metrics_checkpoints_plot_and_summary(reference_run):
 
 def test_same_config_and_seed_give_identical_metrics(reference_run, tmp_path):
     workdir, _ = reference_run
-    train.run(_config(), str(tmp_path))
+    train.run(_config(), str(tmp_path))  # its own warm start: trained again, not the reference's cached one
     assert _comparable(read_metrics(str(tmp_path))) == _comparable(read_metrics(workdir))
 
 
@@ -80,27 +86,28 @@ def test_a_different_seed_gives_different_metrics(reference_run, tmp_path):
 
 
 @pytest.mark.parametrize("stop_after", [2, 3])
-def test_interrupted_run_resumes_to_the_same_numbers(reference_run, tmp_path, stop_after):
+def test_interrupted_run_resumes_to_the_same_numbers(reference_run, tmp_path, stop_after, sft_cache):
     """Killed after step k (on or between checkpoints), the rerun in the same workdir equals the reference."""
     workdir, summary = reference_run
-    first = train.run(_config(), str(tmp_path), stop_after=stop_after)
+    first = train.run(_config(sft_cache=sft_cache), str(tmp_path), stop_after=stop_after)
     assert first is None  # an unfinished run has no summary yet
     assert max(r["step"] for r in read_metrics(str(tmp_path))) == stop_after
-    resumed = train.run(_config(), str(tmp_path))
+    resumed = train.run(_config(sft_cache=sft_cache), str(tmp_path))
     assert _comparable(read_metrics(str(tmp_path))) == _comparable(read_metrics(workdir))
     assert resumed.hypervolume == summary.hypervolume
     assert resumed.final == summary.final
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # tensorstore futures of the failed read
-def test_a_damaged_newest_checkpoint_is_skipped_and_the_same_command_finishes_the_run(reference_run, tmp_path, capsys):
+def test_a_damaged_newest_checkpoint_is_skipped_and_the_same_command_finishes_the_run(reference_run, tmp_path, capsys,
+                                                                                      sft_cache):
     """A preempted copy of the finished run (step 4's arrays cut in half) rerun as it was: it resumes from step 2,
     names the skipped checkpoint in one line, keeps it, and ends with the reference's numbers."""
     workdir, summary = reference_run
     shutil.copytree(workdir, tmp_path, dirs_exist_ok=True)
     _truncate_arrays(tmp_path / "checkpoints" / "4")
     capsys.readouterr()
-    resumed = train.run(_config(), str(tmp_path))
+    resumed = train.run(_config(sft_cache=sft_cache), str(tmp_path))
     skipped = [line for line in capsys.readouterr().out.splitlines() if line.startswith("checkpoint step 4 ")]
     assert len(skipped) == 1 and skipped[0].endswith("resuming from step 2"), skipped
     assert (tmp_path / "checkpoints.unreadable" / "4").is_dir()
@@ -134,7 +141,7 @@ def test_warm_start_is_cached_under_a_fingerprint_of_its_settings(tmp_path):
     assert not any("reusing" in line for line in log.lines)
 
 
-def test_a_failing_reward_function_is_named_with_its_sample(tmp_path):
+def test_a_failing_reward_function_is_named_with_its_sample(tmp_path, sft_cache):
     def exploding(prompts, completions, **_):
         return [1.0 if "9" not in c else float("nan") for c in completions]
 
@@ -148,33 +155,27 @@ def test_a_failing_reward_function_is_named_with_its_sample(tmp_path):
 
     for fn, name, pattern in ((exploding, "exploding", r"'conciseness' returned nan for sample \d+.*completion="),
                               (raising, "raising", r"'conciseness' raised ZeroDivisionError: boom on sample \d+")):
-        exp = train.Experiment(_config(num_steps=2), str(tmp_path / name))
+        exp = train.Experiment(_config(sft_cache=sft_cache, num_steps=2), str(tmp_path / name))
         exp.reward_set = RewardSet({"accuracy": fine, "conciseness": fn, "clarity": fine})
         with pytest.raises(RewardFunctionError, match=pattern):
             exp.run()
         assert Checkpointer(str(tmp_path / name / "checkpoints")).all_steps() == []
 
 
-def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    train.run(_config(), str(tmp_path), stop_after=2)
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, sft_cache):
+    train.run(_config(sft_cache=sft_cache), str(tmp_path), stop_after=2)
     assert Checkpointer(str(tmp_path / "checkpoints")).all_steps() == [2]
 
-    from morl_jax.rl import step as step_module
+    real_restore = RunState.restore
 
-    real = step_module.policy_loss
+    def restore_poisoned(self, *args):  # the policy resumes with NaN parameters, so step 3's loss is NaN
+        step = real_restore(self, *args)
+        self.policy = self.policy._replace(params=jax.tree.map(lambda x: x * np.nan, self.policy.params))
+        return step
 
-    def nan_loss(*args, **kwargs):
-        loss, metrics = real(*args, **kwargs)
-        return loss * np.nan, metrics
-
-    monkeypatch.setattr(step_module, "policy_loss", nan_loss)
-    jax.clear_caches()  # recompile the update with the patched loss
-    try:
-        with pytest.raises(train.TrainingDivergedError, match=r"non-finite loss .* at step 3.*step 2"):
-            train.run(_config(), str(tmp_path))
-    finally:
-        monkeypatch.undo()
-        jax.clear_caches()  # and never let the patched compilation serve a later test
+    monkeypatch.setattr(RunState, "restore", restore_poisoned)
+    with pytest.raises(train.TrainingDivergedError, match=r"non-finite loss .* at step 3.*step 2"):
+        train.run(_config(sft_cache=sft_cache), str(tmp_path))
     ckpt = Checkpointer(str(tmp_path / "checkpoints"))
     assert ckpt.all_steps() == [2]
     assert max(r["step"] for r in read_metrics(str(tmp_path))) == 2
@@ -193,7 +194,7 @@ def test_fixed_weights_default_to_the_tasks_when_unset(tmp_path):
 def test_a_lora_run_checkpoints_only_the_adapters_and_resumes_to_the_same_numbers(tmp_path):
     """LoRA runs train, checkpoint and restore only the adapters (and their optimizer state); the frozen base comes
     back from the warm start, so a run killed after step 2 and rerun ends with the uninterrupted run's numbers."""
-    config = _config()
+    config = _config(sft_cache=str(tmp_path / "sft"))  # one LoRA warm start for the three runs
     config.model.lora_rank, config.rl.num_steps = 2, 3
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     summary = train.run(config, str(whole))

@@ -14,10 +14,9 @@ from morl_jax.evaluate import Validator
 from morl_jax.logging import read_metrics
 from morl_jax.rollout import RolloutCollector
 
-
-@pytest.fixture(scope="module")
-def sft_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("sft_cache"))
+# One xdist worker runs every arithmetic-loop module (`make test` uses --dist loadgroup): they share its compiled
+# programs and its warm-start cache.
+pytestmark = pytest.mark.xdist_group("arith_loop")
 
 
 def config(sft_cache, variant="", *overrides):
