@@ -11,8 +11,9 @@ import pytest
 from morl_jax import ablate, ablation_report, experiment_config, train
 from morl_jax.logging import read_metrics
 
-# The module's tests share one sweep: one xdist worker runs them all (`make test` uses --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("ablate")
+# One xdist worker runs every arithmetic-loop module (`make test` uses --dist loadgroup): they share its compiled
+# programs, and this module's tests share one sweep.
+pytestmark = pytest.mark.xdist_group("arith_loop")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEP_FILE = os.path.join(ROOT, "configs", "ablations", "dynamic_weighting.py")

@@ -13,6 +13,10 @@ from morl_jax.models import CharTokenizer, encode_prompts, positions_from_mask
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+# One xdist worker runs every arithmetic-loop module (`make test` uses --dist loadgroup): they share its compiled
+# programs.
+pytestmark = pytest.mark.xdist_group("arith_loop")
+
 OVERRIDES = ["rl.num_steps=2", "checkpoint.every=2", "eval.every=0", "sft.steps=0"]
 
 
@@ -33,7 +37,8 @@ def test_exported_policy_matches_transformers_logits(tmp_path):
     prompts = ["ann has 7 pens, gets 5. how many?", "3+4="]
     assert tokenizer("3+4=")["input_ids"] == CharTokenizer().encode("3+4=")
     tokens, mask = encode_prompts(CharTokenizer(), prompts)
-    logits = np.asarray(ours(jnp.asarray(tokens), positions_from_mask(jnp.asarray(mask)), jnp.asarray(mask)).logits)
+    forward = nnx.jit(lambda model, t, m: model(t, positions_from_mask(m), m).logits)  # one program, not op by op
+    logits = np.asarray(forward(ours, jnp.asarray(tokens), jnp.asarray(mask)))
     reference = transformers.AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
     with torch.no_grad():
         attention = torch.tensor(mask, dtype=torch.long)

@@ -56,7 +56,8 @@ def test_samples_meet_their_own_prompt_answer_and_behaviour_log_probs(sft_cache,
             assert columns["answer"][i] == answers[prompt]
         assert len({prompts[i * g] for i in range(len(prompts) // g)}) == len(prompts) // g
         batch = rollouts.batch(np.zeros((len(prompts), 3)), exp.mesh)
-        recomputed = rl_step.completion_logprobs(collector.graphdef, params, batch, exp.settings)
+        recomputed = jax.jit(rl_step.completion_logprobs, static_argnums=(0, 3))(collector.graphdef, params, batch,
+                                                                                exp.settings)
         width = batch.completion_mask.shape[1]
         np.testing.assert_allclose(np.where(rollouts.completion_mask[:, :width], recomputed, 0.0),
                                    np.asarray(rollouts.logprobs[:, :width]), atol=2e-5)
