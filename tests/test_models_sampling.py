@@ -113,11 +113,12 @@ def test_same_key_same_rollout_other_key_differs(split_model, prompts):
 
 
 def test_second_call_with_same_shapes_does_not_recompile(split_model, prompts):
-    _run(split_model, prompts, temperature=0.5, top_k=TOP_K)
+    """A fresh split of the same model, another key, temperature, EOS and pad id: the same program (the static
+    options are the same; a test that ran before with other options must not decide the outcome)."""
+    _run(split_model, prompts, temperature=0.5, top_k=TOP_K, eos_id=5, pad_id=1)
     size = sampling._generate_jit._cache_size()
-    graphdef, state = nnx.split(nnx.merge(*split_model))  # a fresh split of the same model
-    generate(graphdef, state, *prompts, jax.random.key(3), max_new_tokens=C, eos_id=5, pad_id=1, temperature=0.9,
-             top_k=TOP_K)
+    fresh = nnx.split(nnx.merge(*split_model))
+    _run(fresh, prompts, key=jax.random.key(3), temperature=0.9, top_k=TOP_K, eos_id=6, pad_id=2)
     assert sampling._generate_jit._cache_size() == size
 
 
