@@ -2,7 +2,6 @@
 equals the one-device update within float tolerance, and parameters, optimizer moments and the batch are laid out
 as the logical-axis rules say (including rules changed in the config)."""
 
-import os
 import subprocess
 import sys
 import textwrap

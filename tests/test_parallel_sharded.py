@@ -1,7 +1,6 @@
 """On 8 fake CPU devices (in a subprocess): a model created sharded over a (data=2, fsdp=2, tensor=2) mesh gives the
 same logits, token log-probs, gradients and sampled rollouts as the unsharded model."""
 
-import os
 import subprocess
 import sys
 import textwrap

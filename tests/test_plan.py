@@ -2,7 +2,6 @@
 really holds of those arrays on 8 fake devices (subprocess); the activation estimate is within 2x of the
 temporary memory XLA allocates for the compiled update; the CLI prints its table for the paper-scale configs."""
 
-import os
 import subprocess
 import sys
 import textwrap
