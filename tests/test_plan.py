@@ -40,7 +40,7 @@ SCRIPT = textwrap.dedent('''
         params = nnx.state(parallel.create_sharded_model(new_policy, mesh, cfg, 0, rules=rules))
         tx = build_optimizer(experiment_config.update_settings(c).optimizer)
         opt_state = parallel.init_optimizer_state(tx, params, mesh)
-        rows, length = max(c.rl.prompts_per_step * c.rl.group_size, c.eval.num_prompts * c.eval.num_samples), 32 + 96
+        rows, length = max(c.rl.prompts_per_step * c.rl.group_size, c.eval.num_prompts * c.eval.num_samples), 32 + c.rl.max_new_tokens
         cache = models.KVCache.init(cfg, rows, length)
         batch, kv = parallel.logical_to_spec(("batch", "kv"), mesh, rules, (rows, cfg.num_kv_heads))
         cache = jax.device_put((cache.keys, cache.values), NamedSharding(mesh, P(batch, kv, None, None)))
