@@ -19,7 +19,7 @@ $(STAMP): requirements.txt requirements-test.txt requirements-parity.txt require
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup tests
+	$(PY) -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder tests
 
 # Applies named faults to a copy of the repository and runs the tests that should catch each (not in `make test`).
 mutants: $(STAMP)

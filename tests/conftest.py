@@ -28,8 +28,20 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: opt-in tests (run with -m slow)")
 
 
+# The xdist groups that start first (in this order), ahead of the per-module ones: the longest chains of work.
+FIRST_GROUPS = ("subprocess_jobs", "arith_loop")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the node ids
 def pytest_collection_modifyitems(config, items):
-    """Slow tests run only when asked for with `-m slow`."""
+    """Under `--dist loadgroup` a module's tests run on one worker (its own group unless marked with another), so
+    its compiled programs and fixtures are made once; the groups in FIRST_GROUPS are queued first (`make test`
+    keeps the queue in collection order: --no-loadscope-reorder). Slow tests run only when asked for (`-m slow`)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    rank = {name: i for i, name in enumerate(FIRST_GROUPS)}
+    items.sort(key=lambda item: rank.get(item.get_closest_marker("xdist_group").args[0], len(rank)))
     if "slow" in (config.getoption("-m") or ""):
         return
     skip = pytest.mark.skip(reason="slow: run with -m slow")
