@@ -77,10 +77,10 @@ def get_config(arg: str | None = None):
     c.checkpoint.every = 25
 
     size = args.get("size", "cpu")
-    if size == "test":  # completions up to 48 characters: every style but the verbose one fits
+    if size == "test":  # level-1 problems (two operations) in 40 characters: every style but the verbose one fits
         c.model.preset = "tiny"
-        c.task.kwargs.update(train_size=200, validation_size=16, test_size=16, max_completion_len=48)
-        c.rl.max_new_tokens = 48
+        c.task.kwargs.update(train_size=200, validation_size=16, test_size=16, difficulties=(1,), max_completion_len=40)
+        c.rl.max_new_tokens = 40
         c.sft.style_mix = dict(terse=0.1, steps=0.55, mistake=0.1, skip=0.25)
         c.sft.steps = 10
         c.sft.num_examples = 128
