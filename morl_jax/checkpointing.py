@@ -31,13 +31,19 @@ class NonFiniteStateError(RuntimeError):
     """Raised instead of writing a checkpoint that holds NaN or inf."""
 
 
+@jax.jit
+def _all_finite(leaves: list[Any]) -> jax.Array:
+    return jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])
+
+
 def nonfinite_leaves(tree: Any) -> list[str]:
-    """Paths of floating-point leaves of `tree` that hold a NaN or inf."""
-    bad = []
-    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-        if jnp.issubdtype(jnp.result_type(leaf), jnp.floating) and not bool(jnp.all(jnp.isfinite(leaf))):
-            bad.append(jax.tree_util.keystr(path))
-    return bad
+    """Paths of floating-point leaves of `tree` that hold a NaN or inf (one program and one transfer for them all)."""
+    floats = [(path, leaf) for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+              if jnp.issubdtype(jnp.result_type(leaf), jnp.floating)]
+    if not floats:
+        return []
+    finite = np.asarray(_all_finite([leaf for _, leaf in floats]))
+    return [jax.tree_util.keystr(path) for (path, _), ok in zip(floats, finite) if not ok]
 
 
 def abstract_like(tree: Any) -> Any:
