@@ -46,11 +46,13 @@ def test_every_fixed_linear_weighting_ends_on_the_convex_hull(fixed_runs):
     ("hvo", lambda: weighting.hvo(reference=tuple(cf.REFERENCE))),
 ])
 def test_nonlinear_scalarisations_reach_the_concave_region(fixed_runs, name, make):
+    """Where a run ends is its last 50 points averaged: HVO's point moves by up to 0.3 from one step to the next
+    (its per-sample scores are noisy), so a single step's point depends on float rounding (XLA flags move it)."""
     best_fixed = max(h.hypervolume() for h in fixed_runs.values())
     for seed in SEEDS:
-        history = cf.train(make(), SETTINGS, seed)
-        assert in_concave_region(history.final_point, tol=0.1), (name, seed, history.final_point)
-        assert history.hypervolume() > 1.4 * best_fixed, (name, seed, history.hypervolume(), best_fixed)
+        end = cf.train(make(), SETTINGS, seed).points[-50:].mean(axis=0)
+        assert in_concave_region(end, tol=0.1), (name, seed, end)
+        assert float(hypervolume(end[None], cf.REFERENCE)) > 1.4 * best_fixed, (name, seed, end, best_fixed)
 
 
 def test_hypervolume_gradient_covers_a_front_no_fixed_weighting_covers(fixed_runs):
