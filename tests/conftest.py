@@ -5,15 +5,20 @@ import fcntl
 import os
 
 # Compiled programs are cached on disk and shared by the xdist workers, the subprocess tests and later runs
-# (keyed by the program, so a code change never reuses a stale one). Set before JAX is imported anywhere.
+# (keyed by the program, so a code change never reuses a stale one). Every program is kept, however quick to compile:
+# most of the suite's are, and a subprocess (e.g. the resumed launch of the two-process job) then reads them instead
+# of compiling them again. Set before JAX is imported anywhere.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
                       os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".pytest_cache", "jax"))
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 # The suite compiles ~2,800 small programs and runs each a few times, so compiling is most of its time: LLVM at -O0
-# and XLA:CPU's classic emitters compile them in about 40 % of the default time. Subprocess tests and notebook kernels
-# inherit these flags (and add their device count). The XLA bug the code works around (the vmapped pullback
-# miscompilation in rl.objective_gradients) reproduces under them, so its guard test still guards.
-FAST_COMPILE_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+# and XLA:CPU's classic emitters compile them in about 40 % of the default time, and one codegen thread per program
+# (not a split module compiled in parallel, which only adds work when both cores are busy) takes ~10 % less CPU again.
+# Subprocess tests and notebook kernels inherit these flags (and add their device count). The XLA bug the code works
+# around (the vmapped pullback miscompilation in rl.objective_gradients) reproduces under them, so its guard test
+# still guards.
+FAST_COMPILE_XLA_FLAGS = ("--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false "
+                          "--xla_cpu_parallel_codegen_split_count=1")
 os.environ["XLA_FLAGS"] = f"{FAST_COMPILE_XLA_FLAGS} {os.environ.get('XLA_FLAGS', '')}".strip()
 
 import hypothesis  # noqa: E402
