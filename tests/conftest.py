@@ -1,5 +1,5 @@
-"""Shared pytest configuration: markers, a deterministic hypothesis profile, a persistent XLA compilation cache and
-fast-compiling XLA flags."""
+"""Shared pytest configuration: markers, a deterministic hypothesis profile, a persistent XLA compilation cache,
+fast-compiling XLA flags, the xdist groups and fixtures shared across modules."""
 
 import fcntl
 import os
@@ -53,6 +53,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """torch, imported by the tests that compare with it, not at collection (1-2 s per process); they skip without
+    it."""
+    return pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="session")
+def transformers(torch):
+    """transformers (offline: no hub), imported like `torch`."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return pytest.importorskip("transformers")
 
 
 @pytest.fixture(scope="session")

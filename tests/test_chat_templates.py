@@ -11,8 +11,6 @@ import pytest
 from morl_jax.models import CharTokenizer, HFTokenizer, encode_prompts
 from morl_jax.rollout import prompt_ids
 
-transformers = pytest.importorskip("transformers")
-
 TEMPLATE = os.path.join(os.path.dirname(__file__), "fixtures", "smollm2_chat_template.jinja")
 MESSAGES = [("Calculate 5 - 3. Let's think step by step and output the final answer within \\boxed{}.", None),
             ("What is the weather in Paris?", "You can call tools: get_weather(city).")]
@@ -31,7 +29,7 @@ def tokenizer_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize("user, system", MESSAGES)
-def test_rendering_equals_transformers(tokenizer_dir, user, system):
+def test_rendering_equals_transformers(tokenizer_dir, user, system, transformers):
     ours = HFTokenizer.from_dir(tokenizer_dir).apply_chat_template(user, system)
     reference = transformers.AutoTokenizer.from_pretrained(tokenizer_dir)
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]

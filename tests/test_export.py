@@ -10,9 +10,6 @@ from morl_jax import experiment_config, train
 from morl_jax.export import load_policy, main
 from morl_jax.models import CharTokenizer, encode_prompts, positions_from_mask
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-
 # One xdist worker runs every arithmetic-loop module (`make test` uses --dist loadgroup): they share its compiled
 # programs.
 pytestmark = pytest.mark.xdist_group("arith_loop")
@@ -20,7 +17,7 @@ pytestmark = pytest.mark.xdist_group("arith_loop")
 OVERRIDES = ["rl.num_steps=2", "checkpoint.every=2", "eval.every=0", "sft.steps=0"]
 
 
-def test_exported_policy_matches_transformers_logits(tmp_path):
+def test_exported_policy_matches_transformers_logits(tmp_path, torch, transformers):
     config = experiment_config.load("arith.py:size=test", OVERRIDES)
     workdir, out = str(tmp_path / "run"), str(tmp_path / "hf")
     train.run(config, workdir)

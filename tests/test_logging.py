@@ -5,13 +5,14 @@ import os
 import struct
 
 import numpy as np
-from tensorboardX.proto import event_pb2
 
-from morl_jax.logging import MetricLogger, read_metrics
+from morl_jax.logging import MetricLogger, read_metrics, summary_writer_class
 
 
 def _tb_scalars(workdir):
     """(tag, step, value) of every scalar in the run's event files (TFRecord framing parsed by hand)."""
+    summary_writer_class()  # tensorboardX imported as the code imports it: without torch
+    from tensorboardX.proto import event_pb2
     out = []
     for path in sorted(glob.glob(os.path.join(workdir, "tensorboard", "events.*"))):
         data = open(path, "rb").read()

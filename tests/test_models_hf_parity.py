@@ -4,7 +4,6 @@ morl_jax give the same logits on padded batches and the same greedy generations;
 back into transformers with the same logits."""
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
@@ -12,31 +11,27 @@ import numpy as np
 import pytest
 from flax import nnx
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-
-from morl_jax.models import from_pretrained, generate, positions_from_mask, save_pretrained  # noqa: E402
+from morl_jax.models import from_pretrained, generate, positions_from_mask, save_pretrained
 
 COMMON = dict(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
               num_key_value_heads=2, head_dim=16, max_position_embeddings=128, rms_norm_eps=1e-6,
               bos_token_id=2, eos_token_id=1, pad_token_id=0)
 FAMILIES = {
-    "llama3-untied": lambda: transformers.LlamaConfig(
+    "llama3-untied": lambda transformers: transformers.LlamaConfig(
         **COMMON, tie_word_embeddings=False, attention_bias=True,
         rope_parameters={"rope_type": "llama3", "rope_theta": 10000.0, "factor": 4.0, "low_freq_factor": 1.0,
                          "high_freq_factor": 4.0, "original_max_position_embeddings": 16}),
-    "qwen2-tied": lambda: transformers.Qwen2Config(**COMMON, tie_word_embeddings=True,
+    "qwen2-tied": lambda transformers: transformers.Qwen2Config(**COMMON, tie_word_embeddings=True,
                                                    rope_parameters={"rope_type": "default", "rope_theta": 1e4}),
-    "qwen3-untied": lambda: transformers.Qwen3Config(**COMMON, tie_word_embeddings=False,
+    "qwen3-untied": lambda transformers: transformers.Qwen3Config(**COMMON, tie_word_embeddings=False,
                                                      rope_parameters={"rope_type": "default", "rope_theta": 1e6}),
 }
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
-def hf_dir(request, tmp_path_factory):
+def hf_dir(request, tmp_path_factory, torch, transformers):
     torch.manual_seed(0)
-    model = transformers.AutoModelForCausalLM.from_config(FAMILIES[request.param]())
+    model = transformers.AutoModelForCausalLM.from_config(FAMILIES[request.param](transformers))
     with torch.no_grad():  # perturb everything so zero biases and unit norms are exercised too
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -57,7 +52,7 @@ def _batch():
     return tokens, mask
 
 
-def _hf_logits(model, tokens, mask):
+def _hf_logits(torch, model, tokens, mask):
     positions = np.maximum(np.cumsum(mask, 1) - 1, 0)
     with torch.no_grad():
         return model(input_ids=torch.tensor(tokens), attention_mask=torch.tensor(mask.astype(np.int64)),
@@ -73,14 +68,14 @@ def _our_logits(model, tokens, mask):
     return np.asarray(_logits(*nnx.split(model), jnp.asarray(tokens, jnp.int32), jnp.asarray(mask)))
 
 
-def test_logits_match_on_padded_batches(hf_dir):
+def test_logits_match_on_padded_batches(hf_dir, torch):
     path, hf_model = hf_dir
     tokens, mask = _batch()
     ours = _our_logits(from_pretrained(path), tokens, mask)
-    np.testing.assert_allclose(ours[mask], _hf_logits(hf_model, tokens, mask)[mask], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(ours[mask], _hf_logits(torch, hf_model, tokens, mask)[mask], atol=1e-4, rtol=0)
 
 
-def _stopping_ids(hf_model) -> list[int]:
+def _stopping_ids(torch, hf_model) -> list[int]:
     """EOS ids the model will emit inside the window: tokens that greedy decoding emits at steps 1 to 30 of some
     row and never at step 0 of any row (a random model never emits its configured EOS)."""
     tokens, mask = _batch()
@@ -90,9 +85,9 @@ def _stopping_ids(hf_model) -> list[int]:
     return sorted({int(t) for row in out for t in row[1:31]} - set(out[:, 0].tolist()))
 
 
-def test_greedy_generations_match_and_stop_at_eos(hf_dir):
+def test_greedy_generations_match_and_stop_at_eos(hf_dir, torch):
     path, hf_model = hf_dir
-    eos = _stopping_ids(hf_model)
+    eos = _stopping_ids(torch, hf_model)
     tokens, mask = _batch()
     with torch.no_grad():
         ref = hf_model.generate(input_ids=torch.tensor(tokens), attention_mask=torch.tensor(mask.astype(np.int64)),
@@ -110,11 +105,11 @@ def test_greedy_generations_match_and_stop_at_eos(hf_dir):
     np.testing.assert_array_equal(np.asarray(rollout.lengths), [32 if s is None else s + 1 for s in stops])
 
 
-def test_our_export_loads_in_transformers_with_the_same_logits(hf_dir, tmp_path):
+def test_our_export_loads_in_transformers_with_the_same_logits(hf_dir, tmp_path, torch, transformers):
     path, _ = hf_dir
     ours = from_pretrained(path)
     save_pretrained(ours, str(tmp_path))
     reloaded = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path), dtype=torch.float32).eval()
     tokens, mask = _batch()
-    np.testing.assert_allclose(_our_logits(ours, tokens, mask)[mask], _hf_logits(reloaded, tokens, mask)[mask],
+    np.testing.assert_allclose(_our_logits(ours, tokens, mask)[mask], _hf_logits(torch, reloaded, tokens, mask)[mask],
                                atol=1e-4, rtol=0)

