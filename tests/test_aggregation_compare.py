@@ -25,9 +25,6 @@ from morl_jax.aggregation.compare import (
 )
 from morl_jax.rollout import prompt_ids
 
-# The module's tests share one comparison: one xdist worker runs them all (`make test` uses --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("aggregation_compare")
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERTS = os.path.join(REPO, "configs", "experts.py")
 TINY = Settings(divisions=2, search_iterations=1, search_samples=1, bandit_rounds=1, bandit_prompts=4,
